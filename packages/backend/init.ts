@@ -1,0 +1,131 @@
+import * as tf from "@tensorflow/tfjs";
+import "@tensorflow/tfjs-backend-wasm";
+import "@tensorflow/tfjs-backend-webgpu";
+
+/** A backend the toolkit can run on; `auto` picks the fastest one available. */
+export type BackendChoice = "auto" | "webgpu" | "wasm" | "cpu";
+
+/** The backend names `initBackend` accepts. */
+export const BACKEND_CHOICES: readonly BackendChoice[] = [
+  "auto",
+  "webgpu",
+  "wasm",
+  "cpu",
+];
+
+/** What `initBackend` chose and what the chosen backend can do. */
+export interface BackendInfo {
+  /** The backend tfjs now runs on. */
+  name: "webgpu" | "wasm" | "cpu";
+  /** Why this backend was chosen. */
+  reason: string;
+  /** The WebGPU adapter's description, when Deno offers one. */
+  adapter?: string;
+  /** Whether the WebGPU adapter is a software fallback (e.g. llvmpipe). */
+  adapterIsFallback?: boolean;
+  /** Whether the wasm backend runs with SIMD. */
+  wasmSimd?: boolean;
+  /** Whether the wasm backend runs with threads. */
+  wasmThreads?: boolean;
+}
+
+interface AdapterProbe {
+  description: string;
+  isFallback: boolean;
+}
+
+async function probeAdapter(): Promise<AdapterProbe | undefined> {
+  const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
+  if (!gpu) return undefined;
+  const adapter = await gpu.requestAdapter();
+  if (!adapter) return undefined;
+  const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
+  const legacy = adapter as GPUAdapter & { isFallbackAdapter?: boolean };
+  return {
+    description: info.description || info.vendor || "unknown adapter",
+    isFallback: Boolean(info.isFallbackAdapter ?? legacy.isFallbackAdapter),
+  };
+}
+
+/** Options for {@linkcode initBackend}. */
+export interface InitBackendOptions {
+  /** Which backend to use; `auto` (the default) picks one. */
+  backend?: BackendChoice;
+}
+
+/**
+ * Readies tfjs for this process and reports what it chose.
+ *
+ * `auto` picks WebGPU when Deno offers a hardware adapter, else wasm, else
+ * cpu. Naming a backend forces it; one that cannot start throws an error
+ * that names it.
+ */
+export async function initBackend(
+  options: InitBackendOptions = {},
+): Promise<BackendInfo> {
+  const choice = options.backend ?? "auto";
+  if (!BACKEND_CHOICES.includes(choice)) {
+    throw new Error(
+      `unknown backend "${choice}": expected one of ${
+        BACKEND_CHOICES.join(", ")
+      }`,
+    );
+  }
+  const probe = choice === "auto" || choice === "webgpu"
+    ? await probeAdapter()
+    : undefined;
+  let name: BackendInfo["name"];
+  let reason: string;
+  if (choice === "auto") {
+    if (probe && !probe.isFallback) {
+      name = "webgpu";
+      reason = "auto: hardware WebGPU adapter found";
+    } else {
+      name = "wasm";
+      reason = probe
+        ? "auto: WebGPU adapter is a software fallback, wasm is faster"
+        : "auto: no WebGPU adapter";
+    }
+  } else {
+    name = choice;
+    reason = `forced by --backend ${choice}`;
+  }
+  if (name === "webgpu" && !probe) {
+    throw new Error("backend webgpu: Deno offers no WebGPU adapter here");
+  }
+  let ok = await tf.setBackend(name);
+  if (!ok && choice === "auto" && name === "wasm") {
+    name = "cpu";
+    reason = "auto: wasm failed to start";
+    ok = await tf.setBackend(name);
+  }
+  if (!ok) throw new Error(`backend ${name} failed to start`);
+  await tf.ready();
+  const info: BackendInfo = { name, reason };
+  if (probe) {
+    info.adapter = probe.description;
+    info.adapterIsFallback = probe.isFallback;
+  }
+  if (name === "wasm") {
+    info.wasmSimd = Boolean(await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT"));
+    info.wasmThreads = Boolean(
+      await tf.env().getAsync("WASM_HAS_MULTITHREAD_SUPPORT"),
+    );
+  }
+  return info;
+}
+
+/** One line describing the backend, for logs and reports. */
+export function describeBackend(info: BackendInfo): string {
+  const parts: string[] = [info.name];
+  if (info.name === "wasm") {
+    parts.push(`simd ${info.wasmSimd ? "on" : "off"}`);
+    parts.push(`threads ${info.wasmThreads ? "on" : "off"}`);
+  }
+  if (info.adapter) {
+    parts.push(
+      `adapter ${info.adapter}${info.adapterIsFallback ? " (software)" : ""}`,
+    );
+  }
+  return `${parts.join(", ")} (${info.reason})`;
+}

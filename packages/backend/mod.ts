@@ -1,0 +1,14 @@
+/**
+ * Readies tfjs for training on this machine: picks WebGPU, wasm or cpu, and
+ * completes the wasm backend with the gradient kernels it lacks.
+ *
+ * ```ts
+ * import { describeBackend, initBackend } from "@vitkd/backend";
+ *
+ * const info = await initBackend({ backend: "auto" });
+ * console.log(describeBackend(info));
+ * ```
+ *
+ * @module
+ */
+export * from "./init.ts";
