@@ -1,0 +1,19 @@
+import { dirname } from "./path_util.ts";
+
+/**
+ * Flushes the directory entry of `path` (after a rename) where the platform
+ * allows opening a directory; elsewhere the rename is already ordered after
+ * the file's own fsync, which is what matters for not exposing a short file.
+ */
+export function syncDirectory(path: string): void {
+  try {
+    const dir = Deno.openSync(dirname(path), { read: true });
+    try {
+      dir.syncSync();
+    } finally {
+      dir.close();
+    }
+  } catch {
+    // Not supported here (e.g. Windows): nothing more can be done.
+  }
+}
