@@ -1,0 +1,219 @@
+import { parseArgs } from "@std/cli/parse-args";
+import type { BackendChoice } from "@vitkd/backend";
+import {
+  DEFAULT_BATCHING,
+  DEFAULT_LIMITS,
+  type ServeLimits,
+} from "./context.ts";
+
+/** Everything `deno task serve` was asked to do. */
+export interface ServeConfig {
+  /** Model folder; undefined means the newest complete run under `runsDir`. */
+  model?: string;
+  /** Where trained runs live. */
+  runsDir: string;
+  /** Name the model is served under (default: the run's name). */
+  name?: string;
+  /** Interface to bind. */
+  host: string;
+  /** Port; 0 picks a free one. */
+  port: number;
+  /** tfjs backend. */
+  backend: BackendChoice;
+  /** Request limits. */
+  limits: ServeLimits;
+  /** Most images per model call. */
+  maxBatch: number;
+  /** Micro-batching window in milliseconds. */
+  batchWindowMs: number;
+  /** Whether requests share model calls. */
+  batching: boolean;
+  /** Most images waiting. */
+  maxQueue: number;
+  /** Default number of classes listed per image. */
+  topK: number;
+  /** Extra delay before each model call (hidden, for shutdown tests). */
+  testDelayMs: number;
+  /** Whether `--help` was asked for. */
+  help: boolean;
+}
+
+/** A command line the server cannot run with; `main` prints it and exits 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** `deno task serve --help`. */
+export const HELP = `Usage: deno task serve [options]
+
+Serve a trained vitkd student over HTTP: an image endpoint, the Open Inference
+Protocol (KServe v2) and a web page to try it.
+
+Model:
+  --model DIR          saved model folder (default: the student of the newest
+                       complete run under --runs)
+  --runs DIR           where 'deno task train' writes runs (default: runs)
+  --name NAME          model name in URLs (default: the run's folder name)
+  --backend NAME       auto | webgpu | wasm | cpu (default: auto)
+
+Network:
+  --host HOST          interface to bind (default: 127.0.0.1)
+  --port PORT          port; 0 picks a free one (default: 8000)
+
+Limits:
+  --max-bytes N        bytes per uploaded image (default: ${DEFAULT_LIMITS.maxBytes})
+  --max-pixels N       pixels per uploaded image (default: ${DEFAULT_LIMITS.maxPixels})
+  --max-images N       images per request (default: ${DEFAULT_LIMITS.maxImages})
+  --max-json-bytes N   bytes per inference JSON body (default: ${DEFAULT_LIMITS.maxJsonBytes})
+
+Micro-batching:
+  --max-batch N        most images per model call (default: ${DEFAULT_BATCHING.maxBatch})
+  --batch-window-ms MS how long a request waits for others to join its batch
+                       (default: ${DEFAULT_BATCHING.windowMs})
+  --no-batching        run each request on its own
+  --max-queue N        images waiting before answering 503 (default: ${DEFAULT_BATCHING.maxQueue})
+
+Output:
+  --top-k K            classes listed per image by /v1/predict (default: 5)
+  --help               show this help
+
+Routes: GET /, POST /v1/predict, POST /v1/predict/batch, GET /v1/model,
+GET /v2, /v2/health/live, /v2/health/ready, /v2/models/{name}[/ready],
+POST /v2/models/{name}/infer. See docs/serving.md.
+`;
+
+const STRING_FLAGS = [
+  "model",
+  "runs",
+  "name",
+  "host",
+  "port",
+  "backend",
+  "max-bytes",
+  "max-pixels",
+  "max-images",
+  "max-json-bytes",
+  "max-batch",
+  "batch-window-ms",
+  "max-queue",
+  "top-k",
+  "test-delay-ms",
+] as const;
+const BOOLEAN_FLAGS = ["help", "batching"] as const;
+const BACKENDS: BackendChoice[] = ["auto", "webgpu", "wasm", "cpu"];
+
+function integerFlag(
+  flags: Record<string, unknown>,
+  name: string,
+  fallback: number,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  const raw = flags[name];
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (
+    String(raw).trim() === "" || !Number.isInteger(value) || value < min ||
+    value > max
+  ) {
+    throw new UsageError(
+      `--${name} must be an integer from ${min} to ${max}, got "${raw}"`,
+    );
+  }
+  return value;
+}
+
+function stringFlag(
+  flags: Record<string, unknown>,
+  name: string,
+): string | undefined {
+  const raw = flags[name];
+  if (raw === undefined) return undefined;
+  if (typeof raw !== "string" || raw === "") {
+    throw new UsageError(`--${name} needs a value`);
+  }
+  return raw;
+}
+
+/**
+ * Parses `deno task serve` arguments.
+ *
+ * @throws {UsageError} for an unknown flag, a stray argument or a bad value
+ */
+export function parseServeArgs(args: string[]): ServeConfig {
+  const unknown: string[] = [];
+  const flags = parseArgs(args, {
+    string: [...STRING_FLAGS],
+    boolean: [...BOOLEAN_FLAGS],
+    collect: [...STRING_FLAGS],
+    negatable: ["batching"],
+    default: { batching: true },
+    unknown: (arg: string) => {
+      unknown.push(arg);
+      return false;
+    },
+  }) as Record<string, unknown> & { _: unknown[] };
+  for (const name of STRING_FLAGS) {
+    const values = flags[name] as string[] | undefined;
+    if (values && values.length > 1) {
+      throw new UsageError(`--${name} given more than once`);
+    }
+    flags[name] = values?.[0];
+  }
+  const backend = stringFlag(flags, "backend") ?? "auto";
+  if (!BACKENDS.includes(backend as BackendChoice)) {
+    throw new UsageError(
+      `--backend must be one of ${BACKENDS.join(", ")}, got "${backend}"`,
+    );
+  }
+  const config: ServeConfig = {
+    model: stringFlag(flags, "model"),
+    runsDir: stringFlag(flags, "runs") ?? "runs",
+    name: stringFlag(flags, "name"),
+    host: stringFlag(flags, "host") ?? "127.0.0.1",
+    port: integerFlag(flags, "port", 8000, 0, 65535),
+    backend: backend as BackendChoice,
+    limits: {
+      maxBytes: integerFlag(flags, "max-bytes", DEFAULT_LIMITS.maxBytes, 1),
+      maxPixels: integerFlag(flags, "max-pixels", DEFAULT_LIMITS.maxPixels, 1),
+      maxImages: integerFlag(flags, "max-images", DEFAULT_LIMITS.maxImages, 1),
+      maxJsonBytes: integerFlag(
+        flags,
+        "max-json-bytes",
+        DEFAULT_LIMITS.maxJsonBytes,
+        1,
+      ),
+    },
+    maxBatch: integerFlag(
+      flags,
+      "max-batch",
+      DEFAULT_BATCHING.maxBatch,
+      1,
+      4096,
+    ),
+    batchWindowMs: integerFlag(
+      flags,
+      "batch-window-ms",
+      DEFAULT_BATCHING.windowMs,
+      0,
+      10_000,
+    ),
+    batching: flags.batching as boolean,
+    maxQueue: integerFlag(flags, "max-queue", DEFAULT_BATCHING.maxQueue, 1),
+    topK: integerFlag(flags, "top-k", 5, 1),
+    testDelayMs: integerFlag(flags, "test-delay-ms", 0, 0, 60_000),
+    help: flags.help as boolean,
+  };
+  // Bad values first: `--port ""` also hands the empty value to `unknown`.
+  if (unknown.length > 0) {
+    throw new UsageError(
+      `unknown ${unknown.length === 1 ? "argument" : "arguments"}: ${
+        unknown.map((a) => a === "" ? '""' : a).join(" ")
+      } (see --help)`,
+    );
+  }
+  return config;
+}

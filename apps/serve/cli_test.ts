@@ -1,0 +1,105 @@
+import { assertEquals, assertThrows } from "@std/assert";
+import { parseServeArgs, UsageError } from "./cli.ts";
+
+Deno.test("parseServeArgs: defaults bind loopback and batch", () => {
+  const config = parseServeArgs([]);
+  assertEquals(config.host, "127.0.0.1");
+  assertEquals(config.port, 8000);
+  assertEquals(config.backend, "auto");
+  assertEquals(config.batching, true);
+  assertEquals(config.model, undefined);
+  assertEquals(config.runsDir, "runs");
+  assertEquals(config.help, false);
+});
+
+Deno.test("parseServeArgs: reads every flag", () => {
+  const config = parseServeArgs([
+    "--model=m",
+    "--host",
+    "0.0.0.0",
+    "--port",
+    "0",
+    "--backend",
+    "cpu",
+    "--max-bytes",
+    "100",
+    "--max-pixels=200",
+    "--max-images",
+    "3",
+    "--max-json-bytes",
+    "400",
+    "--max-batch",
+    "5",
+    "--batch-window-ms",
+    "0",
+    "--no-batching",
+    "--max-queue",
+    "7",
+    "--top-k",
+    "2",
+    "--name",
+    "x",
+  ]);
+  assertEquals(config.model, "m");
+  assertEquals([config.host, config.port, config.backend], [
+    "0.0.0.0",
+    0,
+    "cpu",
+  ]);
+  assertEquals(config.limits, {
+    maxBytes: 100,
+    maxPixels: 200,
+    maxImages: 3,
+    maxJsonBytes: 400,
+  });
+  assertEquals([config.maxBatch, config.batchWindowMs, config.batching], [
+    5,
+    0,
+    false,
+  ]);
+  assertEquals([config.maxQueue, config.topK, config.name], [7, 2, "x"]);
+});
+
+Deno.test("parseServeArgs: unknown flags, stray arguments and bad values are UsageErrors", () => {
+  assertThrows(
+    () => parseServeArgs(["--modle", "x"]),
+    UsageError,
+    "unknown argument: --modle",
+  );
+  assertThrows(
+    () => parseServeArgs(["extra"]),
+    UsageError,
+    "unknown argument: extra",
+  );
+  assertThrows(
+    () => parseServeArgs(["--port", "70000"]),
+    UsageError,
+    "--port must be an integer from 0 to 65535",
+  );
+  assertThrows(() => parseServeArgs(["--port", ""]), UsageError, "--port");
+  assertThrows(
+    () => parseServeArgs(["--max-batch", "0"]),
+    UsageError,
+    "--max-batch must be an integer from 1",
+  );
+  assertThrows(
+    () => parseServeArgs(["--max-bytes", "1.5"]),
+    UsageError,
+    "--max-bytes",
+  );
+  assertThrows(
+    () => parseServeArgs(["--backend", "tpu"]),
+    UsageError,
+    'got "tpu"',
+  );
+  assertThrows(
+    () => parseServeArgs(["--model"]),
+    UsageError,
+    "--model needs a value",
+  );
+  assertThrows(
+    () => parseServeArgs(["--port", "1", "--port", "2"]),
+    UsageError,
+    "more than once",
+  );
+});

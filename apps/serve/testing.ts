@@ -1,0 +1,183 @@
+// Test support shared by the serve tests: image encoders and a model runner
+// whose answers follow from the pixels, so tests can predict them.
+import { Buffer } from "node:buffer";
+import jpeg from "jpeg-js";
+import { PNG } from "pngjs";
+import { buildModel, type ModelOptions, saveModel } from "@vitkd/models";
+import type {
+  ModelInfo,
+  ModelInput,
+  ModelOutput,
+  ModelRunner,
+} from "./runner.ts";
+
+/** Encodes `height * width * channels` pixels (1 or 3 channels) as PNG. */
+export function encodePng(
+  width: number,
+  height: number,
+  channels: 1 | 3,
+  pixel: (x: number, y: number, c: number) => number,
+): Uint8Array<ArrayBuffer> {
+  const png = new PNG({ width, height });
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const at = (y * width + x) * 4;
+      for (let c = 0; c < 3; c++) {
+        png.data[at + c] = pixel(x, y, channels === 1 ? 0 : c);
+      }
+      png.data[at + 3] = 255;
+    }
+  }
+  const bytes = PNG.sync.write(png, { colorType: channels === 1 ? 0 : 2 });
+  return Uint8Array.from(bytes);
+}
+
+/** Encodes an RGB image as JPEG (quality 95). */
+export function encodeJpeg(
+  width: number,
+  height: number,
+  pixel: (x: number, y: number, c: number) => number,
+): Uint8Array<ArrayBuffer> {
+  const data = Buffer.alloc(width * height * 4);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const at = (y * width + x) * 4;
+      for (let c = 0; c < 3; c++) data[at + c] = pixel(x, y, c);
+      data[at + 3] = 255;
+    }
+  }
+  const encoded = jpeg.encode({ data, width, height }, 95);
+  return Uint8Array.from(encoded.data);
+}
+
+/** A uniform grey image of value `value`, as PNG. */
+export function greyPng(
+  width: number,
+  height: number,
+  value: number,
+): Uint8Array<ArrayBuffer> {
+  return encodePng(width, height, 1, () => value);
+}
+
+const CLASSES = 5;
+
+function softmax(logits: number[]): number[] {
+  const max = Math.max(...logits);
+  const exps = logits.map((l) => Math.exp(l - max));
+  const sum = exps.reduce((a, b) => a + b, 0);
+  return exps.map((e) => e / sum);
+}
+
+/**
+ * A two-head model on 8x8 grey images whose top class is the mean pixel
+ * value divided into five bands (0-51 -> "c0", ..., 205-255 -> "c4"); the
+ * second head, flatter, prefers the next band up. Records every batch it runs.
+ */
+export class BandRunner implements ModelRunner {
+  /** Sizes of the batches run so far. */
+  readonly batchSizes: number[] = [];
+  /** Whether `dispose` was called. */
+  disposed = false;
+  /** What the server reports. */
+  readonly info: ModelInfo = {
+    name: "bands",
+    version: "v1",
+    classNames: Array.from({ length: CLASSES }, (_, k) => `c${k}`),
+    input: {
+      height: 8,
+      width: 8,
+      channels: 1,
+      normalization: { mean: [0.5], std: [0.25] },
+    },
+    heads: ["class", "distill-1"],
+    architecture: "band-test",
+  };
+
+  /** The band the mean pixel value falls in: the class head's answer. */
+  static band(meanPixel: number): number {
+    return Math.min(CLASSES - 1, Math.floor(meanPixel / (256 / CLASSES)));
+  }
+
+  /** Probabilities of both heads and their mean for one image's mean pixel. */
+  static scores(meanPixel: number): { mean: number[]; heads: number[][] } {
+    const band = BandRunner.band(meanPixel);
+    // a sharp class head on the band, a flat second head one band up
+    const heads = [[6, 0], [0.3, 1]].map(([sharpness, shift]) =>
+      softmax(
+        Array.from({ length: CLASSES }, (_, k) =>
+          -sharpness * Math.abs(k - band - shift)),
+      )
+    );
+    return { mean: heads[0].map((p, k) => (p + heads[1][k]) / 2), heads };
+  }
+
+  predict(input: ModelInput): Promise<ModelOutput> {
+    this.batchSizes.push(input.count);
+    const size = 64;
+    const probabilities = new Float32Array(input.count * CLASSES);
+    const headProbabilities = [0, 1].map(() =>
+      new Float32Array(input.count * CLASSES)
+    );
+    for (let i = 0; i < input.count; i++) {
+      let sum = 0;
+      for (let p = 0; p < size; p++) {
+        const v = input.data[i * size + p];
+        // float input is normalised: undo it to get back to pixel units
+        sum += input.dtype === "uint8" ? v : (v * 0.25 + 0.5) * 255;
+      }
+      const scores = BandRunner.scores(sum / size);
+      probabilities.set(scores.mean, i * CLASSES);
+      scores.heads.forEach((h, j) => headProbabilities[j].set(h, i * CLASSES));
+    }
+    return Promise.resolve({ probabilities, headProbabilities });
+  }
+
+  dispose(): void {
+    this.disposed = true;
+  }
+}
+
+const TINY_CLASSES = ["zero", "one", "two"];
+/** Input normalisation of the tiny student. */
+export const NORMALIZATION = { mean: [0.4], std: [0.3] };
+const TINY_OPTIONS: ModelOptions = {
+  inputShape: [12, 12, 1],
+  numClasses: 3,
+  dim: 16,
+  depth: 1,
+  numHeads: 2,
+  mlpDim: 32,
+  patchSize: 4,
+  numDistillationTokens: 2,
+  seed: 7,
+};
+
+/**
+ * Saves an untrained tiny student (12x12 grey, 3 classes, 2 distillation
+ * tokens) as `<root>/<run>/student`, like the train app, and returns that folder.
+ */
+export async function saveTinyStudent(
+  root: string,
+  run = "tiny-run",
+): Promise<string> {
+  const dir = `${root}/${run}/student`;
+  await Deno.mkdir(dir, { recursive: true });
+  const model = buildModel("vit-tiny", TINY_OPTIONS);
+  try {
+    await saveModel(model, dir, {
+      architecture: { name: "vit-tiny", options: TINY_OPTIONS },
+      classNames: TINY_CLASSES,
+      input: {
+        height: 12,
+        width: 12,
+        channels: 1,
+        normalization: NORMALIZATION,
+      },
+      dataFingerprint: "test",
+      metrics: {},
+    });
+  } finally {
+    model.dispose();
+  }
+  return dir;
+}

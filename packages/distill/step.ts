@@ -1,0 +1,130 @@
+import * as tf from "@tensorflow/tfjs";
+import type { AdamW } from "./adamw.ts";
+import { clipByGlobalNorm } from "./clip.ts";
+import { expectedHeads, type LossConfig, objective } from "./loss.ts";
+
+/** Options for {@linkcode trainStep}. */
+export interface TrainStepOptions {
+  /** The objective (default: `none` without teachers, `multi` with). */
+  loss?: LossConfig;
+  /** Learning rate of this step. */
+  learningRate: number;
+  /** Clip gradients to this global L2 norm; no clipping when absent. */
+  clipNorm?: number;
+}
+
+/** What one step did. */
+export interface TrainStepResult {
+  /** The batch's loss before the update. */
+  loss: number;
+  /** Rows whose prediction (mean of the heads' softmax) matched the label. */
+  correct: number;
+  /** The gradients' global norm before clipping (NaN when not clipping). */
+  gradientNorm: number;
+}
+
+/** The model's outputs as a list of `[B, C]` heads. */
+export function headsOf(output: tf.Tensor | tf.Tensor[]): tf.Tensor2D[] {
+  return (Array.isArray(output) ? output : [output]) as tf.Tensor2D[];
+}
+
+/** Rows of `heads` whose mean softmax picks `labels`' class, as a scalar. */
+export function countCorrect(
+  heads: tf.Tensor2D[],
+  labels: tf.Tensor1D,
+): tf.Scalar {
+  return tf.tidy(() => {
+    const probs = heads.length === 1
+      ? heads[0]
+      : tf.addN(heads.map((h) => tf.softmax(h)));
+    return tf.sum(
+      tf.cast(tf.equal(tf.argMax(probs, 1), tf.cast(labels, "int32")), "int32"),
+    ) as tf.Scalar;
+  });
+}
+
+/**
+ * Checks, before any gradient is taken, that the model's heads and the
+ * teacher logits fit the loss: tfjs leaks the gradient tape's tensors when
+ * the function under `variableGrads` throws, so shape errors must surface
+ * here.
+ */
+export function checkObjectiveFits(
+  model: tf.LayersModel,
+  rows: number,
+  teacherLogits: tf.Tensor2D[],
+  loss: LossConfig,
+): void {
+  const kind = loss.kind ?? "multi";
+  const heads = model.outputs.length;
+  if (kind !== "none") {
+    if (teacherLogits.length === 0) {
+      throw new Error(
+        `trainStep: loss "${kind}" needs teacher logits, got none`,
+      );
+    }
+    const wanted = expectedHeads(kind, teacherLogits.length);
+    if (heads !== wanted) {
+      throw new Error(
+        `trainStep: loss "${kind}" with ${teacherLogits.length} teacher(s) expects ${wanted} model heads (class head + ${
+          wanted - 1
+        } distillation), the model "${model.name}" has ${heads}`,
+      );
+    }
+  }
+  const classes = model.outputs[0].shape[1];
+  teacherLogits.forEach((t, i) => {
+    if (t.rank !== 2 || t.shape[0] !== rows || t.shape[1] !== classes) {
+      throw new Error(
+        `trainStep: teacher ${i} logits have shape [${t.shape}], expected [${rows}, ${classes}] (batch rows x the model's classes)`,
+      );
+    }
+  });
+}
+
+/**
+ * One training step: forward in training mode, loss, gradients of the
+ * optimizer's variables, optional clipping by global norm, one AdamW update.
+ * `teacherLogits` are read, not disposed.
+ */
+export function trainStep(
+  model: tf.LayersModel,
+  optimizer: AdamW,
+  x: tf.Tensor4D,
+  labels: tf.Tensor1D,
+  teacherLogits: tf.Tensor2D[],
+  options: TrainStepOptions,
+): TrainStepResult {
+  const loss: LossConfig = options.loss ??
+    { kind: teacherLogits.length > 0 ? "multi" : "none" };
+  checkObjectiveFits(model, x.shape[0], teacherLogits, loss);
+  let correctTensor: tf.Scalar | undefined;
+  const { value, grads } = tf.variableGrads(() => {
+    const heads = headsOf(model.apply(x, { training: true }) as tf.Tensor);
+    // the loss first: if it throws, nothing has been kept outside the scope
+    const value = objective(heads, labels, teacherLogits, loss);
+    correctTensor = tf.keep(countCorrect(heads, labels));
+    return value;
+  }, [...optimizer.variables]);
+  const lossValue = value.dataSync()[0];
+  const correct = correctTensor!.dataSync()[0];
+  value.dispose();
+  correctTensor!.dispose();
+  if (!Number.isFinite(lossValue)) {
+    tf.dispose(grads);
+    throw new Error(
+      `trainStep: the loss is ${lossValue}; lower the learning rate or check the inputs`,
+    );
+  }
+  let gradientNorm = NaN;
+  let applied = grads;
+  if (options.clipNorm !== undefined) {
+    const clipped = clipByGlobalNorm(grads, options.clipNorm);
+    tf.dispose(grads);
+    applied = clipped.gradients;
+    gradientNorm = clipped.globalNorm;
+  }
+  optimizer.step(applied, options.learningRate);
+  tf.dispose(applied);
+  return { loss: lossValue, correct, gradientNorm };
+}

@@ -1,0 +1,186 @@
+import * as tf from "@tensorflow/tfjs";
+
+type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
+
+/**
+ * Training-mode batch norm over every axis but the last, with a hand-written
+ * gradient. It computes what `tf.batchNorm` does; tfjs's own FusedBatchNorm
+ * gradient tiles `1/sqrt(var)` to the full input size, and Tile is the slowest
+ * kernel of a training step on wasm.
+ */
+export function batchNormTraining(
+  x: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  epsilon: number,
+): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } {
+  const axes = x.shape.slice(0, -1).map((_, i) => i);
+  const count = x.size / x.shape[x.rank - 1];
+  const { mean, variance } = tf.moments(x, axes);
+  const normalize = tf.customGrad(
+    ((...args: unknown[]) => {
+      const [input, m, v, g, b] = args as tf.Tensor[];
+      const save = args[5] as (tensors: tf.Tensor[]) => void;
+      const inverse = tf.rsqrt(tf.add(v, epsilon));
+      const normalized = tf.mul(tf.sub(input, m), inverse);
+      save([normalized, inverse, g]);
+      return {
+        value: tf.add(tf.mul(normalized, g), b),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const [xhat, inv, scale] = saved;
+          const dBeta = tf.sum(dy, axes);
+          const dGamma = tf.sum(tf.mul(dy, xhat), axes);
+          const dx = tf.mul(
+            tf.sub(
+              tf.sub(dy, tf.div(dBeta, count)),
+              tf.mul(xhat, tf.div(dGamma, count)),
+            ),
+            tf.mul(scale, inv),
+          );
+          // mean and variance enter as values only: x's gradient above already
+          // accounts for their dependence on x.
+          return [dx, tf.zerosLike(m), tf.zerosLike(v), dGamma, dBeta];
+        },
+      };
+    }) as unknown as Parameters<typeof tf.customGrad>[0],
+  );
+  const y = normalize(x, mean, variance, gamma, beta);
+  return { y, mean, variance };
+}
+
+/** Options of {@linkcode BatchNorm}. */
+export interface BatchNormArgs {
+  /** Momentum of the moving statistics (Keras convention). */
+  momentum?: number;
+  /** Added to the variance. */
+  epsilon?: number;
+  /** Layer name. */
+  name?: string;
+}
+
+/**
+ * Batch normalisation over the last axis, like `tf.layers.batchNormalization`
+ * (same weights, same Keras momentum convention), with a gradient that is
+ * fast on wasm (see {@linkcode batchNormTraining}).
+ */
+export class BatchNorm extends tf.layers.Layer {
+  /** The name tfjs serialisation knows this class by. */
+  static className = "VitkdBatchNorm";
+  /** Momentum of the moving statistics. */
+  readonly momentum: number;
+  /** Added to the variance. */
+  readonly epsilon: number;
+  #gamma?: tf.LayerVariable;
+  #beta?: tf.LayerVariable;
+  #movingMean?: tf.LayerVariable;
+  #movingVariance?: tf.LayerVariable;
+
+  /** Creates the layer. */
+  constructor(args: BatchNormArgs = {}) {
+    super({ name: args.name } as LayerArgs);
+    this.momentum = args.momentum ?? 0.99;
+    this.epsilon = args.epsilon ?? 1e-3;
+    if (!(this.momentum >= 0 && this.momentum <= 1) || !(this.epsilon > 0)) {
+      throw new Error(
+        `BatchNorm: momentum must be in [0, 1] and epsilon > 0, got ${this.momentum} and ${this.epsilon}`,
+      );
+    }
+  }
+
+  /** Creates the weights for the given input shape. */
+  override build(inputShape: tf.Shape | tf.Shape[]): void {
+    const shape =
+      (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
+    const channels = shape[shape.length - 1];
+    if (channels == null) {
+      throw new Error("BatchNorm needs a known channel count");
+    }
+    this.#gamma = this.addWeight(
+      "gamma",
+      [channels],
+      "float32",
+      tf.initializers.ones(),
+    );
+    this.#beta = this.addWeight(
+      "beta",
+      [channels],
+      "float32",
+      tf.initializers.zeros(),
+    );
+    this.#movingMean = this.addWeight(
+      "moving_mean",
+      [channels],
+      "float32",
+      tf.initializers.zeros(),
+      undefined,
+      false,
+    );
+    this.#movingVariance = this.addWeight(
+      "moving_variance",
+      [channels],
+      "float32",
+      tf.initializers.ones(),
+      undefined,
+      false,
+    );
+    this.built = true;
+  }
+
+  /** The output shape for an input shape. */
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+    return (Array.isArray(inputShape[0])
+      ? inputShape[0]
+      : inputShape) as tf.Shape;
+  }
+
+  /** Normalises with batch statistics in training (updating the moving ones), else with the moving ones. */
+  override call(
+    inputs: tf.Tensor | tf.Tensor[],
+    kwargs: Record<string, unknown>,
+  ): tf.Tensor {
+    return tf.tidy(() => {
+      const x = Array.isArray(inputs) ? inputs[0] : inputs;
+      if (kwargs["training"] !== true) {
+        return tf.batchNorm(
+          x,
+          this.#movingMean!.read(),
+          this.#movingVariance!.read(),
+          this.#beta!.read(),
+          this.#gamma!.read(),
+          this.epsilon,
+        );
+      }
+      const { y, mean, variance } = batchNormTraining(
+        x,
+        this.#gamma!.read(),
+        this.#beta!.read(),
+        this.epsilon,
+      );
+      updateMovingAverage(this.#movingMean!, mean, this.momentum);
+      updateMovingAverage(this.#movingVariance!, variance, this.momentum);
+      return y;
+    });
+  }
+
+  /** The constructor arguments, for serialisation. */
+  override getConfig(): tf.serialization.ConfigDict {
+    return {
+      ...super.getConfig(),
+      momentum: this.momentum,
+      epsilon: this.epsilon,
+    };
+  }
+}
+tf.serialization.registerClass(BatchNorm);
+
+/** `variable <- momentum * variable + (1 - momentum) * value`, outside any gradient. */
+export function updateMovingAverage(
+  variable: tf.LayerVariable,
+  value: tf.Tensor,
+  momentum: number,
+): void {
+  tf.tidy(() => {
+    const old = variable.read();
+    variable.write(tf.sub(old, tf.mul(tf.sub(old, value), 1 - momentum)));
+  });
+}

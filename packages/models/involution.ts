@@ -1,0 +1,384 @@
+import * as tf from "@tensorflow/tfjs";
+import { batchNormTraining, updateMovingAverage } from "./batch_norm.ts";
+
+/** How the involution aggregates the K·K neighbourhood. */
+export type InvolutionAggregation = "slices" | "unfold";
+
+/** Options of the {@linkcode Involution} layer. */
+export interface InvolutionArgs {
+  /** Side K of the square neighbourhood (odd). */
+  kernelSize: number;
+  /** Spatial stride; the kernel generator average-pools its input by it. */
+  strides?: number;
+  /** Channels sharing one generated kernel (the input channels must divide by it). */
+  groupChannels?: number;
+  /** Reduction ratio r of the kernel generator's bottleneck (C -> C/r). */
+  reductionRatio?: number;
+  /** Seed of the weight initializers (deterministic init). */
+  seed?: number;
+  /** Aggregation formulation: both compute the same function. */
+  aggregation?: InvolutionAggregation;
+  /** Momentum of the batch-norm moving statistics. */
+  momentum?: number;
+  /** Epsilon of the batch norm. */
+  epsilon?: number;
+  /** Layer name. */
+  name?: string;
+  /** Whether the weights train. */
+  trainable?: boolean;
+}
+
+/** The tfjs `LayerArgs` type (not exported by name from tfjs). */
+type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
+
+/**
+ * Involution (Li et al., CVPR 2021) as a tfjs layer.
+ *
+ * Kernel generation: 1x1 conv C -> C/r, batch norm, ReLU, 1x1 conv
+ * C/r -> K·K·G (G = C / groupChannels), on the input average-pooled by the
+ * stride. Aggregation: `Y[i,j,c] = sum_{u,v} H[i,j,u,v,g(c)] · X[s·i+u-p,
+ * s·j+v-p, c]` with zero padding `p = (K-1)/2`. Generated channel `(u·K+v)·G
+ * + g` holds the kernel of offset (u,v) for group g.
+ */
+export class Involution extends tf.layers.Layer {
+  /** The name tfjs serialisation knows this class by. */
+  static className = "Involution";
+
+  /** Side K of the neighbourhood. */
+  readonly kernelSize: number;
+  /** Spatial stride. */
+  readonly strides: number;
+  /** Channels per group. */
+  readonly groupChannels: number;
+  /** Bottleneck reduction ratio. */
+  readonly reductionRatio: number;
+  /** Initializer seed, if any. */
+  readonly seed?: number;
+  /** Aggregation formulation. */
+  readonly aggregation: InvolutionAggregation;
+  /** Batch-norm momentum. */
+  readonly momentum: number;
+  /** Batch-norm epsilon. */
+  readonly epsilon: number;
+
+  #channels = 0;
+  #reduced = 0;
+  #groups = 0;
+  #reduceKernel?: tf.LayerVariable;
+  #bnGamma?: tf.LayerVariable;
+  #bnBeta?: tf.LayerVariable;
+  #movingMean?: tf.LayerVariable;
+  #movingVariance?: tf.LayerVariable;
+  #spanKernel?: tf.LayerVariable;
+  #spanBias?: tf.LayerVariable;
+
+  /** Creates the layer; see {@linkcode InvolutionArgs}. */
+  constructor(args: InvolutionArgs) {
+    super({ name: args.name, trainable: args.trainable } as LayerArgs);
+    const k = args.kernelSize;
+    if (!Number.isInteger(k) || k < 1 || k % 2 === 0) {
+      throw new Error(
+        `Involution kernelSize must be an odd integer >= 1, got ${k}`,
+      );
+    }
+    this.kernelSize = k;
+    this.strides = args.strides ?? 1;
+    if (!Number.isInteger(this.strides) || this.strides < 1) {
+      throw new Error(
+        `Involution strides must be an integer >= 1, got ${args.strides}`,
+      );
+    }
+    this.groupChannels = args.groupChannels ?? 16;
+    this.reductionRatio = args.reductionRatio ?? 4;
+    if (!(this.groupChannels >= 1) || !(this.reductionRatio >= 1)) {
+      throw new Error(
+        `Involution groupChannels and reductionRatio must be >= 1, got ${this.groupChannels} and ${this.reductionRatio}`,
+      );
+    }
+    this.seed = args.seed;
+    this.aggregation = args.aggregation ?? "slices";
+    if (this.aggregation !== "slices" && this.aggregation !== "unfold") {
+      throw new Error(
+        `Involution aggregation must be "slices" or "unfold", got "${this.aggregation}"`,
+      );
+    }
+    this.momentum = args.momentum ?? 0.99;
+    this.epsilon = args.epsilon ?? 1e-3;
+  }
+
+  /** Number of kernel groups G, known once built. */
+  get groups(): number {
+    return this.#groups;
+  }
+
+  /** Bottleneck width C/r, known once built. */
+  get reducedChannels(): number {
+    return this.#reduced;
+  }
+
+  /** Creates the weights for the given input shape. */
+  override build(inputShape: tf.Shape | tf.Shape[]): void {
+    const shape =
+      (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
+    if (shape.length !== 4) {
+      throw new Error(
+        `Involution expects NHWC input of rank 4, got shape [${
+          shape.join(",")
+        }]`,
+      );
+    }
+    const c = shape[3];
+    if (c == null) throw new Error("Involution needs a known channel count");
+    if (c % this.groupChannels !== 0) {
+      throw new Error(
+        `Involution: input channels ${c} are not divisible by groupChannels ${this.groupChannels}`,
+      );
+    }
+    this.#channels = c;
+    this.#groups = c / this.groupChannels;
+    this.#reduced = Math.max(1, Math.floor(c / this.reductionRatio));
+    const kk = this.kernelSize * this.kernelSize;
+    const seed = this.seed;
+    const next = (i: number) =>
+      seed === undefined ? undefined : (seed * 7 + i) >>> 0;
+    this.#reduceKernel = this.addWeight(
+      "reduce_kernel",
+      [c, this.#reduced],
+      "float32",
+      tf.initializers.heNormal({ seed: next(1) }),
+    );
+    this.#bnGamma = this.addWeight(
+      "bn_gamma",
+      [this.#reduced],
+      "float32",
+      tf.initializers.ones(),
+    );
+    this.#bnBeta = this.addWeight(
+      "bn_beta",
+      [this.#reduced],
+      "float32",
+      tf.initializers.zeros(),
+    );
+    this.#movingMean = this.addWeight(
+      "bn_moving_mean",
+      [this.#reduced],
+      "float32",
+      tf.initializers.zeros(),
+      undefined,
+      false,
+    );
+    this.#movingVariance = this.addWeight(
+      "bn_moving_variance",
+      [this.#reduced],
+      "float32",
+      tf.initializers.ones(),
+      undefined,
+      false,
+    );
+    this.#spanKernel = this.addWeight(
+      "span_kernel",
+      [this.#reduced, kk * this.#groups],
+      "float32",
+      tf.initializers.glorotUniform({ seed: next(2) }),
+    );
+    this.#spanBias = this.addWeight(
+      "span_bias",
+      [kk * this.#groups],
+      "float32",
+      tf.initializers.zeros(),
+    );
+    this.built = true;
+  }
+
+  /** The output shape for an input shape. */
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+    const shape =
+      (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
+    const out = (n: number | null) =>
+      n == null ? null : Math.ceil(n / this.strides);
+    return [shape[0], out(shape[1]), out(shape[2]), shape[3]];
+  }
+
+  /** Generated kernels `[N, Ho, Wo, K·K·G]` for input `x`. */
+  generateKernels(x: tf.Tensor4D, training: boolean): tf.Tensor4D {
+    return tf.tidy(() => {
+      const pooled = this.strides > 1 ? this.#pool(x) : x;
+      const [n, h, w, c] = pooled.shape;
+      const flat = tf.reshape(pooled, [n * h * w, c]);
+      const reduced = tf.matMul(flat, this.#reduceKernel!.read());
+      const gamma = this.#bnGamma!.read();
+      const beta = this.#bnBeta!.read();
+      let normed: tf.Tensor;
+      if (training) {
+        const batch = batchNormTraining(reduced, gamma, beta, this.epsilon);
+        normed = batch.y;
+        updateMovingAverage(this.#movingMean!, batch.mean, this.momentum);
+        updateMovingAverage(
+          this.#movingVariance!,
+          batch.variance,
+          this.momentum,
+        );
+      } else {
+        normed = tf.batchNorm(
+          reduced,
+          this.#movingMean!.read(),
+          this.#movingVariance!.read(),
+          beta,
+          gamma,
+          this.epsilon,
+        );
+      }
+      const span = tf.add(
+        tf.matMul(tf.relu(normed), this.#spanKernel!.read()),
+        this.#spanBias!.read(),
+      );
+      return tf.reshape(span, [
+        n,
+        h,
+        w,
+        span.shape[1] as number,
+      ]) as tf.Tensor4D;
+    });
+  }
+
+  /**
+   * Average pool by the stride: window i covers rows [s·i, s·i + s); a last
+   * partial window averages its valid cells. Written as pad + reshape + sum
+   * because tf.avgPool's "same" gradient mis-weights partial windows.
+   */
+  #pool(x: tf.Tensor4D): tf.Tensor4D {
+    const [n, h, w, c] = x.shape;
+    const s = this.strides;
+    const ho = Math.ceil(h / s), wo = Math.ceil(w / s);
+    const padded = tf.pad(x, [[0, 0], [0, ho * s - h], [0, wo * s - w], [
+      0,
+      0,
+    ]]);
+    const rowSums = tf.sum(tf.reshape(padded, [n * ho, s, wo * s * c]), 1);
+    const sums = tf.sum(tf.reshape(rowSums, [n * ho, wo, s, c]), 2);
+    const counts = new Float32Array(ho * wo);
+    for (let i = 0; i < ho; i++) {
+      for (let j = 0; j < wo; j++) {
+        counts[i * wo + j] = (Math.min(h, s * i + s) - s * i) *
+          (Math.min(w, s * j + s) - s * j);
+      }
+    }
+    return tf.reshape(
+      tf.div(
+        tf.reshape(sums, [n, ho * wo, c]),
+        tf.tensor3d(counts, [1, ho * wo, 1]),
+      ),
+      [n, ho, wo, c],
+    );
+  }
+
+  /** Applies the layer; `kwargs.training` selects training behaviour. */
+  override call(
+    inputs: tf.Tensor | tf.Tensor[],
+    kwargs: Record<string, unknown>,
+  ): tf.Tensor {
+    return tf.tidy(() => {
+      const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
+      const training = kwargs["training"] === true;
+      const kernels = this.generateKernels(x, training);
+      return this.aggregation === "slices"
+        ? this.#aggregateSlices(x, kernels)
+        : this.#aggregateUnfold(x, kernels);
+    });
+  }
+
+  /** The K·K shifted (and strided) views of the padded input, each [N,Ho,Wo,C]. */
+  #shiftedViews(x: tf.Tensor4D, ho: number, wo: number): tf.Tensor4D[] {
+    const [n, h, w, c] = x.shape;
+    const k = this.kernelSize;
+    const s = this.strides;
+    const p = (k - 1) / 2;
+    // Pad enough that every view spans s·Ho rows, so a stride-s view is a plain
+    // slice + reshape (tfjs has no gradient for strided slices).
+    const extraH = Math.max(0, k - 1 + s * ho - (h + 2 * p));
+    const extraW = Math.max(0, k - 1 + s * wo - (w + 2 * p));
+    const padded = tf.pad(x, [[0, 0], [p, p + extraH], [p, p + extraW], [
+      0,
+      0,
+    ]]);
+    const views: tf.Tensor4D[] = [];
+    for (let u = 0; u < k; u++) {
+      for (let v = 0; v < k; v++) {
+        if (s === 1) {
+          views.push(tf.slice(padded, [0, u, v, 0], [n, ho, wo, c]));
+        } else {
+          const window = tf.slice(padded, [0, u, v, 0], [n, s * ho, s * wo, c]);
+          const rows = tf.reshape(window, [n * ho, s, wo, s * c]);
+          const picked = tf.slice(rows, [0, 0, 0, 0], [n * ho, 1, wo, c]);
+          views.push(tf.reshape(picked, [n, ho, wo, c]));
+        }
+      }
+    }
+    return views;
+  }
+
+  #aggregateSlices(x: tf.Tensor4D, kernels: tf.Tensor4D): tf.Tensor4D {
+    const [n, ho, wo] = kernels.shape;
+    const c = this.#channels;
+    const g = this.#groups;
+    const pixels = n * ho * wo;
+    const views = this.#shiftedViews(x, ho, wo);
+    const flatKernels = tf.reshape(kernels, [pixels, kernels.shape[3]]);
+    let sum: tf.Tensor | undefined;
+    views.forEach((view, offset) => {
+      const kernel = tf.reshape(
+        tf.slice(flatKernels, [0, offset * g], [pixels, g]),
+        [pixels, g, 1],
+      );
+      const term = tf.mul(
+        tf.reshape(view, [pixels, g, this.groupChannels]),
+        kernel,
+      );
+      sum = sum === undefined ? term : tf.add(sum, term);
+    });
+    return tf.reshape(sum!, [n, ho, wo, c]);
+  }
+
+  #aggregateUnfold(x: tf.Tensor4D, kernels: tf.Tensor4D): tf.Tensor4D {
+    const [n, ho, wo] = kernels.shape;
+    const c = this.#channels;
+    const g = this.#groups;
+    const kk = this.kernelSize * this.kernelSize;
+    const pixels = n * ho * wo;
+    const patches = tf.reshape(
+      tf.concat(this.#shiftedViews(x, ho, wo), 3),
+      [pixels, kk, g, this.groupChannels],
+    );
+    const weighted = tf.mul(patches, tf.reshape(kernels, [pixels, kk, g, 1]));
+    return tf.reshape(tf.sum(weighted, 1), [n, ho, wo, c]);
+  }
+
+  /** Multiply-adds x2 per image for an input of `[h, w, c]`. */
+  flopsPerImage(inputShape: number[]): number {
+    const [h, w, c] = inputShape;
+    const ho = Math.ceil(h / this.strides);
+    const wo = Math.ceil(w / this.strides);
+    const reduced = Math.max(1, Math.floor(c / this.reductionRatio));
+    const kk = this.kernelSize * this.kernelSize;
+    const groups = c / this.groupChannels;
+    const generation = 2 * ho * wo * (c * reduced + reduced * kk * groups);
+    const aggregation = 2 * ho * wo * kk * c;
+    return generation + aggregation;
+  }
+
+  /** The constructor arguments, for serialisation. */
+  override getConfig(): tf.serialization.ConfigDict {
+    const config: tf.serialization.ConfigDict = {
+      kernelSize: this.kernelSize,
+      strides: this.strides,
+      groupChannels: this.groupChannels,
+      reductionRatio: this.reductionRatio,
+      aggregation: this.aggregation,
+      momentum: this.momentum,
+      epsilon: this.epsilon,
+    };
+    if (this.seed !== undefined) config.seed = this.seed;
+    return { ...super.getConfig(), ...config };
+  }
+}
+tf.serialization.registerClass(Involution);

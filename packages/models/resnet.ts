@@ -1,0 +1,133 @@
+import * as tf from "@tensorflow/tfjs";
+import { BatchNorm } from "./batch_norm.ts";
+import { Involution } from "./involution.ts";
+import {
+  checkCommonOptions,
+  checkInteger,
+  type ResNetOptions,
+} from "./options.ts";
+import { SeedStream } from "./seeds.ts";
+
+/** Which spatial operator the residual blocks use. */
+export type SpatialOperator = "convolution" | "involution";
+
+function seedOf(seeds: SeedStream | undefined): number | undefined {
+  return seeds?.next();
+}
+
+/**
+ * Builds a CIFAR-style ResNet (basic blocks, 3x3 convolutions, batch norm,
+ * three stages, global average pooling, linear head) or, with
+ * `operator: "involution"`, its RedNet-style twin whose residual-block 3x3
+ * convolutions are involutions (a 1x1 convolution changes the width where a
+ * stage widens, since involution keeps the channel count).
+ * One output: logits `[N, numClasses]`.
+ */
+export function buildResNet(
+  name: string,
+  operator: SpatialOperator,
+  options: ResNetOptions,
+): tf.LayersModel {
+  checkCommonOptions(name, options);
+  const widths = options.widths ?? [16, 32, 64];
+  if (!Array.isArray(widths) || widths.length < 1) {
+    throw new Error(
+      `${name}: widths must be a non-empty array, got ${
+        JSON.stringify(widths)
+      }`,
+    );
+  }
+  widths.forEach((w, i) => checkInteger(name, `widths[${i}]`, w, 1));
+  const blocks = checkInteger(
+    name,
+    "blocksPerStage",
+    options.blocksPerStage ?? 1,
+    1,
+  );
+  const kernelSize = options.involutionKernelSize ?? 3;
+  const groupChannels = options.groupChannels ?? 16;
+  const reductionRatio = options.reductionRatio ?? 4;
+  if (operator === "involution") {
+    widths.forEach((w, i) => {
+      if (w % groupChannels !== 0) {
+        throw new Error(
+          `${name}: widths[${i}] = ${w} is not divisible by groupChannels ${groupChannels}`,
+        );
+      }
+    });
+  }
+  const seeds = options.seed === undefined
+    ? undefined
+    : new SeedStream(options.seed);
+  const convInit = () => tf.initializers.heNormal({ seed: seedOf(seeds) });
+  let layerIndex = 0;
+  const uniqueName = (base: string) => `${base}_${++layerIndex}`;
+
+  const conv = (
+    x: tf.SymbolicTensor,
+    filters: number,
+    kernel: number,
+    strides: number,
+  ) =>
+    tf.layers.conv2d({
+      filters,
+      kernelSize: kernel,
+      strides,
+      padding: "same",
+      useBias: false,
+      kernelInitializer: convInit(),
+      name: uniqueName(`conv${kernel}x${kernel}`),
+    }).apply(x) as tf.SymbolicTensor;
+  const involution = (x: tf.SymbolicTensor, strides: number) =>
+    new Involution({
+      kernelSize,
+      strides,
+      groupChannels,
+      reductionRatio,
+      seed: seedOf(seeds),
+      name: uniqueName("involution"),
+    }).apply(x) as tf.SymbolicTensor;
+  const bn = (x: tf.SymbolicTensor) =>
+    new BatchNorm({ name: uniqueName("bn") }).apply(
+      x,
+    ) as tf.SymbolicTensor;
+  const relu = (x: tf.SymbolicTensor) =>
+    tf.layers.reLU({ name: uniqueName("relu") }).apply(x) as tf.SymbolicTensor;
+
+  const input = tf.input({ shape: options.inputShape!, name: "input" });
+  let x = relu(bn(conv(input, widths[0], 3, 1)));
+  let channels = widths[0];
+  widths.forEach((width, stage) => {
+    for (let b = 0; b < blocks; b++) {
+      const strides = stage > 0 && b === 0 ? 2 : 1;
+      let main: tf.SymbolicTensor;
+      if (operator === "convolution") {
+        main = relu(bn(conv(x, width, 3, strides)));
+        main = bn(conv(main, width, 3, 1));
+      } else {
+        main = relu(bn(involution(x, strides)));
+        if (channels !== width) main = relu(bn(conv(main, width, 1, 1)));
+        main = bn(involution(main, 1));
+      }
+      const shortcut = strides !== 1 || channels !== width
+        ? bn(conv(x, width, 1, strides))
+        : x;
+      x = relu(
+        tf.layers.add({ name: uniqueName("add") }).apply([
+          main,
+          shortcut,
+        ]) as tf.SymbolicTensor,
+      );
+      channels = width;
+    }
+  });
+  const pooled = tf.layers.globalAveragePooling2d({ name: "pool" }).apply(
+    x,
+  ) as tf.SymbolicTensor;
+  const logits = tf.layers.dense({
+    units: options.numClasses!,
+    kernelInitializer: tf.initializers.glorotUniform({ seed: seedOf(seeds) }),
+    name: "logits",
+  }).apply(pooled) as tf.SymbolicTensor;
+  return tf.model({ inputs: input, outputs: logits, name });
+}

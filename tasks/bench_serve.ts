@@ -1,0 +1,341 @@
+// Serving benchmark: `deno task serve` in a subprocess under load from wrk
+// (a separate process) on loopback, at several client counts, with
+// micro-batching on and off, plus in-process inference as the ceiling.
+//
+//   deno run -A tasks/bench_serve.ts [--model DIR] [--backend wasm]
+//     [--duration 5] [--concurrency 1,8,32,128] [--max-batch 32] [--window-ms 2]
+//
+// Without --model it serves an untrained student shaped like the `quick`
+// preset's (vit-tiny, patch 7, 28x28 grey, 10 classes, 2 distillation
+// tokens): the weights do not change the speed.
+import { parseArgs } from "@std/cli/parse-args";
+import * as tf from "@tensorflow/tfjs";
+import {
+  type BackendChoice,
+  describeBackend,
+  initBackend,
+} from "@vitkd/backend";
+import { buildModel, type ModelOptions, saveModel } from "@vitkd/models";
+import { encodePng } from "../apps/serve/testing.ts";
+import { loadRunner } from "../apps/serve/model.ts";
+
+const flags = parseArgs(Deno.args, {
+  string: [
+    "model",
+    "backend",
+    "duration",
+    "concurrency",
+    "max-batch",
+    "window-ms",
+  ],
+  default: {
+    backend: "wasm",
+    duration: "5",
+    concurrency: "1,8,32,128",
+    "max-batch": "32",
+    "window-ms": "2",
+  },
+  unknown: (arg: string) => {
+    console.error(`bench_serve: unknown argument ${arg}`);
+    Deno.exit(2);
+  },
+});
+const duration = Number(flags.duration);
+const concurrencies: number[] = String(flags.concurrency).split(",").map(
+  Number,
+);
+const maxBatch = Number(flags["max-batch"]);
+const windowMs = Number(flags["window-ms"]);
+if (
+  !(duration > 0) ||
+  !concurrencies.every((c) => Number.isInteger(c) && c > 0) ||
+  !(maxBatch > 0) || !(windowMs >= 0)
+) {
+  console.error(
+    "bench_serve: --duration, --concurrency, --max-batch, --window-ms must be positive numbers",
+  );
+  Deno.exit(2);
+}
+
+function have(command: string): boolean {
+  return (Deno.env.get("PATH") ?? "").split(":").some((dir) => {
+    try {
+      return Deno.statSync(`${dir}/${command}`).isFile;
+    } catch {
+      return false;
+    }
+  });
+}
+if (!have("wrk")) {
+  console.error("bench_serve: wrk is not installed (apt-get install -y wrk)");
+  Deno.exit(1);
+}
+
+function cpuModel(): string {
+  try {
+    const line = Deno.readTextFileSync("/proc/cpuinfo").split("\n").find((l) =>
+      l.startsWith("model name")
+    );
+    return line?.split(":")[1].trim() ?? "unknown cpu";
+  } catch {
+    return "unknown cpu";
+  }
+}
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const work = await Deno.makeTempDir({ prefix: "vitkd-bench-serve-" });
+const backend = await initBackend({ backend: flags.backend as BackendChoice });
+console.log(
+  `machine: ${cpuModel()}, ${navigator.hardwareConcurrency} logical CPUs, ${Deno.build.os} ${Deno.build.arch}`,
+);
+console.log(
+  `deno ${Deno.version.deno}, tfjs ${tf.version.tfjs}, backend ${
+    describeBackend(backend)
+  }`,
+);
+
+let modelDir = flags.model;
+if (!modelDir) {
+  modelDir = `${work}/student`;
+  const options: ModelOptions = {
+    inputShape: [28, 28, 1],
+    numClasses: 10,
+    patchSize: 7,
+    numDistillationTokens: 2,
+    seed: 1,
+  };
+  const model = buildModel("vit-tiny", options);
+  await saveModel(model, modelDir, {
+    architecture: { name: "vit-tiny", options },
+    classNames: Array.from({ length: 10 }, (_, i) => String(i)),
+    input: {
+      height: 28,
+      width: 28,
+      channels: 1,
+      normalization: { mean: [0.1307], std: [0.3081] },
+    },
+    dataFingerprint: "bench",
+    metrics: {},
+  });
+  model.dispose();
+}
+
+// In-process ceiling: the runner alone, no HTTP, no decoding.
+const runner = await loadRunner(modelDir);
+const { height, width, channels } = runner.info.input;
+console.log(
+  `model: ${runner.info.architecture} ${height}x${width}x${channels}, ${runner.info.classNames.length} classes, ${runner.info.heads.length} heads (${modelDir})`,
+);
+async function inProcess(batch: number): Promise<number> {
+  const data = new Uint8Array(batch * height * width * channels).map((_, i) =>
+    (i * 31) % 256
+  );
+  for (let i = 0; i < 3; i++) {
+    await runner.predict({ dtype: "uint8", data, count: batch });
+  }
+  let images = 0;
+  const started = performance.now();
+  while (performance.now() - started < 2000) {
+    await runner.predict({ dtype: "uint8", data, count: batch });
+    images += batch;
+  }
+  return images / ((performance.now() - started) / 1000);
+}
+const ceilingBatch = await inProcess(maxBatch);
+const ceilingOne = await inProcess(1);
+runner.dispose();
+console.log(
+  `in-process inference: ${
+    ceilingBatch.toFixed(0)
+  } images/s at batch ${maxBatch}, ${
+    ceilingOne.toFixed(0)
+  } images/s at batch 1`,
+);
+
+const imagePath = `${work}/image.png`;
+await Deno.writeFile(
+  imagePath,
+  encodePng(
+    width,
+    height,
+    channels === 1 ? 1 : 3,
+    (x, y, c) => (x * 7 + y * 11 + c * 50) % 256,
+  ),
+);
+const script = `${work}/post_image.lua`;
+await Deno.writeTextFile(
+  script,
+  `-- POST one PNG to /v1/predict
+local f = assert(io.open(os.getenv("BENCH_IMAGE"), "rb"))
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "image/png"
+`,
+);
+
+interface Row {
+  batching: string;
+  clients: number;
+  rps: number;
+  p50: string;
+  p99: string;
+  errors: string;
+  meanBatch: string;
+}
+
+async function startServe(
+  batching: boolean,
+): Promise<{ url: string; child: Deno.ChildProcess }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-env",
+      "--allow-net",
+      "--allow-ffi",
+      "--allow-sys",
+      "apps/serve/main.ts",
+      "--model",
+      modelDir!,
+      "--port",
+      "0",
+      "--backend",
+      flags.backend,
+      "--max-batch",
+      String(maxBatch),
+      "--batch-window-ms",
+      String(windowMs),
+      ...(batching ? [] : ["--no-batching"]),
+    ],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  for (let i = 0; i < 100; i++) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += value;
+    const url = text.match(/listening on (http:\/\/\S+?)\/?\s/)?.[1];
+    if (url) {
+      reader.releaseLock();
+      return { url, child };
+    }
+  }
+  throw new Error(
+    `serve did not start: ${text}\n${await new Response(child.stderr).text()}`,
+  );
+}
+
+function toMs(text: string): string {
+  const m = text.match(/([\d.]+)(us|ms|s)/);
+  if (!m) return text;
+  const value = Number(m[1]) * (m[2] === "us" ? 1e-3 : m[2] === "s" ? 1e3 : 1);
+  return value.toFixed(value < 10 ? 2 : 1);
+}
+
+async function wrk(
+  url: string,
+  clients: number,
+): Promise<Omit<Row, "batching" | "meanBatch">> {
+  const out = await new Deno.Command("wrk", {
+    args: [
+      `-t${Math.min(2, clients)}`,
+      `-c${clients}`,
+      `-d${duration}s`,
+      "--timeout",
+      "20s",
+      "--latency",
+      "-s",
+      script,
+      `${url}/v1/predict`,
+    ],
+    env: { BENCH_IMAGE: imagePath },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  if (out.code !== 0) {
+    throw new Error(`wrk failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  const rps = Number(text.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? NaN);
+  const p50 = text.match(/\s50%\s+(\S+)/)?.[1] ?? "?";
+  const p99 = text.match(/\s99%\s+(\S+)/)?.[1] ?? "?";
+  const non2xx = Number(
+    text.match(/Non-2xx or 3xx responses:\s+(\d+)/)?.[1] ?? 0,
+  );
+  const socket = text.match(/Socket errors:.*/)?.[0];
+  const errors = non2xx > 0 || socket
+    ? `${non2xx} non-2xx${socket ? `; ${socket}` : ""}`
+    : "0";
+  return { clients, rps, p50: toMs(p50), p99: toMs(p99), errors };
+}
+
+async function serverStats(
+  url: string,
+): Promise<{ images: number; batches: number }> {
+  const res = await fetch(`${url}/v1/stats`);
+  return await res.json();
+}
+
+const rows: Row[] = [];
+try {
+  for (const batching of [true, false]) {
+    const { url, child } = await startServe(batching);
+    // Drain the server's logs so it never blocks on a full pipe.
+    const logs = new Response(child.stderr).text();
+    try {
+      // warm up: compile kernels for the batch sizes the run will see
+      await wrk(url, Math.max(...concurrencies)).catch(() => {});
+      for (const clients of concurrencies) {
+        const before = await serverStats(url);
+        const row = await wrk(url, clients);
+        const after = await serverStats(url);
+        const images = after.images - before.images;
+        const batches = after.batches - before.batches;
+        rows.push({
+          batching: batching ? `on (max ${maxBatch}, ${windowMs} ms)` : "off",
+          ...row,
+          meanBatch: batches > 0 ? (images / batches).toFixed(1) : "?",
+        });
+        console.error(
+          `  batching ${batching ? "on" : "off"}, ${clients} clients: ${
+            row.rps.toFixed(0)
+          } req/s`,
+        );
+      }
+    } finally {
+      child.kill("SIGTERM");
+      await child.stdout.cancel().catch(() => {});
+      const status = await child.status;
+      const log = await logs;
+      if (status.code !== 0) {
+        console.error(`serve exited ${status.code}:\n${log}`);
+      }
+    }
+  }
+} finally {
+  await Deno.remove(work, { recursive: true });
+}
+
+console.log(
+  `\nPOST /v1/predict, one ${width}x${height} PNG per request, wrk ${duration}s per row, loopback\n`,
+);
+console.log(
+  "| batching | clients | requests/s | p50 ms | p99 ms | mean batch | errors |",
+);
+console.log("| --- | ---: | ---: | ---: | ---: | ---: | --- |");
+for (const r of rows) {
+  console.log(
+    `| ${r.batching} | ${r.clients} | ${
+      r.rps.toFixed(0)
+    } | ${r.p50} | ${r.p99} | ${r.meanBatch} | ${r.errors} |`,
+  );
+}
+console.log(
+  `| in-process ceiling | - | ${
+    ceilingBatch.toFixed(0)
+  } images/s (batch ${maxBatch}) | - | - | ${maxBatch} | - |`,
+);
