@@ -1,6 +1,12 @@
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import "@tensorflow/tfjs-backend-webgpu";
+import {
+  disableNativeKernels,
+  enableNativeKernels,
+  loadNativeBlas,
+} from "./native/register.ts";
+import { registerWasmTrainingKernels } from "./wasm_kernels/register.ts";
 
 /** A backend the toolkit can run on; `auto` picks the fastest one available. */
 export type BackendChoice = "auto" | "webgpu" | "wasm" | "cpu";
@@ -27,6 +33,10 @@ export interface BackendInfo {
   wasmSimd?: boolean;
   /** Whether the wasm backend runs with threads. */
   wasmThreads?: boolean;
+  /** The native BLAS library wasm matmuls and convolutions call, when on. */
+  native?: string;
+  /** Why the native BLAS path is off, when the backend is wasm. */
+  nativeOff?: string;
 }
 
 interface AdapterProbe {
@@ -51,6 +61,12 @@ async function probeAdapter(): Promise<AdapterProbe | undefined> {
 export interface InitBackendOptions {
   /** Which backend to use; `auto` (the default) picks one. */
   backend?: BackendChoice;
+  /**
+   * On wasm, whether matmuls and convolutions call a native BLAS through FFI:
+   * `auto` (the default) uses one when it is found and `--allow-ffi` is
+   * given; `off` keeps the pure wasm kernels.
+   */
+  native?: "auto" | "off";
 }
 
 /**
@@ -59,6 +75,9 @@ export interface InitBackendOptions {
  * `auto` picks WebGPU when Deno offers a hardware adapter, else wasm, else
  * cpu. Naming a backend forces it; one that cannot start throws an error
  * that names it.
+ *
+ * On wasm it registers the kernels training needs that stock wasm lacks or
+ * runs slowly (`registerWasmTrainingKernels`), before any native BLAS kernels.
  */
 export async function initBackend(
   options: InitBackendOptions = {},
@@ -107,12 +126,35 @@ export async function initBackend(
     info.adapterIsFallback = probe.isFallback;
   }
   if (name === "wasm") {
+    // Before applyNative: native kernels displace and fall back to these.
+    registerWasmTrainingKernels();
     info.wasmSimd = Boolean(await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT"));
     info.wasmThreads = Boolean(
       await tf.env().getAsync("WASM_HAS_MULTITHREAD_SUPPORT"),
     );
   }
+  // Last, so the native kernels override any other wasm registrations.
+  applyNative(info, options.native ?? "auto");
   return info;
+}
+
+function applyNative(info: BackendInfo, native: "auto" | "off"): void {
+  if (native !== "auto" && native !== "off") {
+    throw new Error(`unknown native option "${native}": expected auto or off`);
+  }
+  if (native === "off" || info.name !== "wasm") {
+    disableNativeKernels();
+    if (info.name === "wasm") info.nativeOff = "native: off";
+    return;
+  }
+  const { blas, status } = loadNativeBlas();
+  if (!blas) {
+    disableNativeKernels();
+    info.nativeOff = status.reason;
+    return;
+  }
+  enableNativeKernels(blas);
+  info.native = `${status.library} (${status.threads} threads)`;
 }
 
 /** One line describing the backend, for logs and reports. */
@@ -121,6 +163,9 @@ export function describeBackend(info: BackendInfo): string {
   if (info.name === "wasm") {
     parts.push(`simd ${info.wasmSimd ? "on" : "off"}`);
     parts.push(`threads ${info.wasmThreads ? "on" : "off"}`);
+    parts.push(
+      info.native ? `native ${info.native}` : `native off (${info.nativeOff})`,
+    );
   }
   if (info.adapter) {
     parts.push(

@@ -12,3 +12,5 @@
  * @module
  */
 export * from "./init.ts";
+export * from "./native/mod.ts";
+export * from "./wasm_kernels/mod.ts";

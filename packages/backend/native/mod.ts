@@ -1,0 +1,23 @@
+/**
+ * The optional native BLAS path for the wasm backend: OpenBLAS (or
+ * Accelerate on macOS) opened through Deno FFI, and wasm kernels for
+ * matmuls and 2-D convolutions that hand tensors on the wasm heap straight
+ * to `cblas_sgemm`. Needs `--allow-ffi`; without it, or without a library,
+ * everything stays on the pure wasm kernels.
+ *
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import "@tensorflow/tfjs-backend-wasm";
+ * import { enableNativeKernels, loadNativeBlas } from "./mod.ts";
+ *
+ * await tf.setBackend("wasm");
+ * const { blas, status } = loadNativeBlas();
+ * if (blas) enableNativeKernels(blas);
+ * else console.log(`native BLAS off: ${status.reason}`);
+ * ```
+ *
+ * @module
+ */
+export * from "./blas.ts";
+export * from "./register.ts";
+export { type ConvPlan, planConv } from "./conv.ts";

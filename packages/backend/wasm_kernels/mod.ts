@@ -1,0 +1,13 @@
+/**
+ * The kernels the tfjs wasm backend needs to train this project's models,
+ * composed from the backend's own fast kernels.
+ *
+ * ```ts
+ * import { registerWasmTrainingKernels } from "@vitkd/backend";
+ *
+ * console.log(registerWasmTrainingKernels());
+ * ```
+ *
+ * @module
+ */
+export { registerWasmTrainingKernels } from "./register.ts";
