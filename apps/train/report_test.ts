@@ -1,0 +1,64 @@
+import { assert, assertEquals } from "@std/assert";
+import { presetConfig } from "./presets.ts";
+import {
+  accuracyTable,
+  formatReportMarkdown,
+  formatReportText,
+  formatTableText,
+} from "./report.ts";
+import { newRunState } from "./run_folder.ts";
+
+function sampleState() {
+  const state = newRunState("r1", presetConfig("quick"));
+  state.results.teachers = [
+    {
+      name: "resnet8",
+      architecture: "resnet8",
+      parameters: 78042,
+      accuracy: 0.91,
+      trainSeconds: 40,
+    },
+  ];
+  state.results.student = {
+    name: "student",
+    architecture: "vit-tiny",
+    parameters: 1234,
+    accuracy: 0.8765,
+    headAccuracies: [0.85, 0.86, 0.87],
+    headNames: ["cls", "resnet8", "rednet8"],
+    trainSeconds: 125,
+  };
+  state.stages.teachers = { status: "done", seconds: 80 };
+  return state;
+}
+
+Deno.test("the accuracy table lists teachers, the student per head and averaged", () => {
+  const table = accuracyTable(sampleState());
+  assertEquals(table.rows.length, 2);
+  assertEquals(table.rows[0].slice(0, 5), [
+    "teacher",
+    "resnet8",
+    "resnet8",
+    "78,042",
+    "91.00 %",
+  ]);
+  assertEquals(table.rows[1][4], "87.65 %");
+  assertEquals(
+    table.rows[1][5],
+    "cls 85.00 %, resnet8 86.00 %, rednet8 87.00 %",
+  );
+  const text = formatTableText(table);
+  const lines = text.split("\n");
+  assertEquals(new Set(lines.slice(0, 2).map((l) => l.length)).size <= 2, true);
+  assert(lines[1].startsWith("----"));
+});
+
+Deno.test("reports carry the stage times, in text and markdown", () => {
+  const state = sampleState();
+  const text = formatReportText(state);
+  assert(/teachers\s+done\s+1m20s/.test(text), text);
+  const md = formatReportMarkdown(state);
+  assert(md.includes("| role | model |"));
+  assert(md.includes("| ---: |") || md.includes("---:"));
+  assert(md.includes("The run is not complete."));
+});

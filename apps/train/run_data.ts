@@ -1,0 +1,70 @@
+import {
+  type AugmentSpec,
+  computeNormalization,
+  defaultAugmentation,
+  type ImageDataset,
+  knownNormalization,
+  loadDataset,
+  type Normalization,
+  subsetPerClass,
+} from "@vitkd/data";
+import { hashSeed } from "@vitkd/data";
+import type { TrainConfig } from "./config.ts";
+import { ProgressBar, type ProgressSink } from "./progress.ts";
+
+/** The data of a run: the training subset, the test subset and how to feed them. */
+export interface RunData {
+  /** Training images (the per-class subset when the config asks for one). */
+  train: ImageDataset;
+  /** Test images used for evaluation. */
+  test: ImageDataset;
+  /** Input normalisation (published constants when known, else computed on `train`). */
+  normalization: Normalization;
+  /** The training augmentation; `undefined` when `--no-augment`. */
+  augment?: AugmentSpec;
+}
+
+/** Loads and subsets the data a config names; the same config gives the same data. */
+export async function loadRunData(
+  config: TrainConfig,
+  cacheDir: string,
+  sink?: ProgressSink,
+): Promise<RunData> {
+  const load = async (split: "train" | "test") => {
+    let bar: ProgressBar | undefined;
+    const ds = await loadDataset({
+      kind: config.dataset.kind,
+      path: config.dataset.path,
+      cacheDir,
+      onProgress: ({ done, total }) => {
+        bar ??= new ProgressBar({
+          label: `decode ${split}`,
+          total,
+          unit: "img",
+          sink,
+        });
+        bar.update(done);
+      },
+    }, split);
+    bar?.finish();
+    return ds;
+  };
+  const fullTrain = await load("train");
+  const fullTest = await load("test");
+  const train = config.perClass === null
+    ? fullTrain
+    : subsetPerClass(fullTrain, config.perClass, hashSeed(config.seed, 1));
+  const test = config.testPerClass === null
+    ? fullTest
+    : subsetPerClass(fullTest, config.testPerClass, hashSeed(config.seed, 2));
+  const normalization = knownNormalization(config.dataset.kind) ??
+    computeNormalization(train);
+  return {
+    train,
+    test,
+    normalization,
+    augment: config.augment
+      ? defaultAugmentation(config.dataset.kind)
+      : undefined,
+  };
+}
