@@ -7,6 +7,8 @@ import {
   loadNativeBlas,
 } from "./native/register.ts";
 import { registerWasmTrainingKernels } from "./wasm_kernels/register.ts";
+import { registerCnnKernels } from "./cnn_kernels/register.ts";
+import { registerFusedKernels } from "./fused/register.ts";
 
 /** A backend the toolkit can run on; `auto` picks the fastest one available. */
 export type BackendChoice = "auto" | "webgpu" | "wasm" | "cpu";
@@ -128,6 +130,8 @@ export async function initBackend(
   if (name === "wasm") {
     // Before applyNative: native kernels displace and fall back to these.
     registerWasmTrainingKernels();
+    registerCnnKernels();
+    registerFusedKernels();
     info.wasmSimd = Boolean(await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT"));
     info.wasmThreads = Boolean(
       await tf.env().getAsync("WASM_HAS_MULTITHREAD_SUPPORT"),

@@ -11,6 +11,8 @@
  *
  * @module
  */
+export * from "./cnn_kernels/mod.ts";
+export * from "./fused/mod.ts";
 export * from "./init.ts";
 export * from "./native/mod.ts";
 export * from "./wasm_kernels/mod.ts";

@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { fusedBatchNormTraining, hasFusedBatchNorm } from "@vitkd/backend";
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
 
@@ -6,14 +7,25 @@ type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
  * Training-mode batch norm over every axis but the last, with a hand-written
  * gradient. It computes what `tf.batchNorm` does; tfjs's own FusedBatchNorm
  * gradient tiles `1/sqrt(var)` to the full input size, and Tile is the slowest
- * kernel of a training step on wasm.
+ * kernel of a training step on wasm. Where the backend has the fused kernel
+ * (wasm after `initBackend`) the whole forward and the whole backward each run
+ * as one kernel (`fusedBatchNormTraining`). With `relu` the output is
+ * `max(y, 0)`, fused into the same kernels where they exist.
  */
 export function batchNormTraining(
   x: tf.Tensor,
   gamma: tf.Tensor,
   beta: tf.Tensor,
   epsilon: number,
+  relu = false,
 ): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } {
+  if (hasFusedBatchNorm()) {
+    return fusedBatchNormTraining(x, gamma, beta, epsilon, relu);
+  }
+  if (relu) {
+    const plain = batchNormTraining(x, gamma, beta, epsilon);
+    return { ...plain, y: tf.relu(plain.y) };
+  }
   const axes = x.shape.slice(0, -1).map((_, i) => i);
   const count = x.size / x.shape[x.rank - 1];
   const { mean, variance } = tf.moments(x, axes);
@@ -56,6 +68,8 @@ export interface BatchNormArgs {
   epsilon?: number;
   /** Layer name. */
   name?: string;
+  /** An activation applied after normalising: `relu`, or none (default). */
+  activation?: "relu" | "linear";
 }
 
 /**
@@ -70,6 +84,8 @@ export class BatchNorm extends tf.layers.Layer {
   readonly momentum: number;
   /** Added to the variance. */
   readonly epsilon: number;
+  /** Activation after normalising. */
+  readonly activation: "relu" | "linear";
   #gamma?: tf.LayerVariable;
   #beta?: tf.LayerVariable;
   #movingMean?: tf.LayerVariable;
@@ -80,6 +96,12 @@ export class BatchNorm extends tf.layers.Layer {
     super({ name: args.name } as LayerArgs);
     this.momentum = args.momentum ?? 0.99;
     this.epsilon = args.epsilon ?? 1e-3;
+    this.activation = args.activation ?? "linear";
+    if (this.activation !== "relu" && this.activation !== "linear") {
+      throw new Error(
+        `BatchNorm: activation must be "relu" or "linear", got "${this.activation}"`,
+      );
+    }
     if (!(this.momentum >= 0 && this.momentum <= 1) || !(this.epsilon > 0)) {
       throw new Error(
         `BatchNorm: momentum must be in [0, 1] and epsilon > 0, got ${this.momentum} and ${this.epsilon}`,
@@ -140,8 +162,9 @@ export class BatchNorm extends tf.layers.Layer {
   ): tf.Tensor {
     return tf.tidy(() => {
       const x = Array.isArray(inputs) ? inputs[0] : inputs;
+      const relu = this.activation === "relu";
       if (kwargs["training"] !== true) {
-        return tf.batchNorm(
+        const y = tf.batchNorm(
           x,
           this.#movingMean!.read(),
           this.#movingVariance!.read(),
@@ -149,12 +172,14 @@ export class BatchNorm extends tf.layers.Layer {
           this.#gamma!.read(),
           this.epsilon,
         );
+        return relu ? tf.relu(y) : y;
       }
       const { y, mean, variance } = batchNormTraining(
         x,
         this.#gamma!.read(),
         this.#beta!.read(),
         this.epsilon,
+        relu,
       );
       updateMovingAverage(this.#movingMean!, mean, this.momentum);
       updateMovingAverage(this.#movingVariance!, variance, this.momentum);
@@ -168,6 +193,7 @@ export class BatchNorm extends tf.layers.Layer {
       ...super.getConfig(),
       momentum: this.momentum,
       epsilon: this.epsilon,
+      activation: this.activation,
     };
   }
 }

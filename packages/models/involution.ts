@@ -1,8 +1,21 @@
 import * as tf from "@tensorflow/tfjs";
+import { fusedInvolution, hasFusedInvolution } from "@vitkd/backend";
 import { batchNormTraining, updateMovingAverage } from "./batch_norm.ts";
 
-/** How the involution aggregates the K·K neighbourhood. */
-export type InvolutionAggregation = "slices" | "unfold";
+/**
+ * How the involution aggregates the K·K neighbourhood: `fused` is one
+ * backend kernel each way (wasm after `initBackend`), `slices` and `unfold`
+ * are compositions of stock ops, `auto` is `fused` where the backend has it,
+ * else `slices`. All compute the same function.
+ */
+export type InvolutionAggregation = "auto" | "fused" | "slices" | "unfold";
+
+const AGGREGATIONS: readonly InvolutionAggregation[] = [
+  "auto",
+  "fused",
+  "slices",
+  "unfold",
+];
 
 /** Options of the {@linkcode Involution} layer. */
 export interface InvolutionArgs {
@@ -96,10 +109,12 @@ export class Involution extends tf.layers.Layer {
       );
     }
     this.seed = args.seed;
-    this.aggregation = args.aggregation ?? "slices";
-    if (this.aggregation !== "slices" && this.aggregation !== "unfold") {
+    this.aggregation = args.aggregation ?? "auto";
+    if (!AGGREGATIONS.includes(this.aggregation)) {
       throw new Error(
-        `Involution aggregation must be "slices" or "unfold", got "${this.aggregation}"`,
+        `Involution aggregation must be one of ${
+          AGGREGATIONS.join(", ")
+        }, got "${this.aggregation}"`,
       );
     }
     this.momentum = args.momentum ?? 0.99;
@@ -208,10 +223,16 @@ export class Involution extends tf.layers.Layer {
       const reduced = tf.matMul(flat, this.#reduceKernel!.read());
       const gamma = this.#bnGamma!.read();
       const beta = this.#bnBeta!.read();
-      let normed: tf.Tensor;
+      let activated: tf.Tensor;
       if (training) {
-        const batch = batchNormTraining(reduced, gamma, beta, this.epsilon);
-        normed = batch.y;
+        const batch = batchNormTraining(
+          reduced,
+          gamma,
+          beta,
+          this.epsilon,
+          true,
+        );
+        activated = batch.y;
         updateMovingAverage(this.#movingMean!, batch.mean, this.momentum);
         updateMovingAverage(
           this.#movingVariance!,
@@ -219,17 +240,17 @@ export class Involution extends tf.layers.Layer {
           this.momentum,
         );
       } else {
-        normed = tf.batchNorm(
+        activated = tf.relu(tf.batchNorm(
           reduced,
           this.#movingMean!.read(),
           this.#movingVariance!.read(),
           beta,
           gamma,
           this.epsilon,
-        );
+        ));
       }
       const span = tf.add(
-        tf.matMul(tf.relu(normed), this.#spanKernel!.read()),
+        tf.matMul(activated, this.#spanKernel!.read()),
         this.#spanBias!.read(),
       );
       return tf.reshape(span, [
@@ -281,10 +302,31 @@ export class Involution extends tf.layers.Layer {
       const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
       const training = kwargs["training"] === true;
       const kernels = this.generateKernels(x, training);
-      return this.aggregation === "slices"
-        ? this.#aggregateSlices(x, kernels)
-        : this.#aggregateUnfold(x, kernels);
+      switch (this.#resolvedAggregation()) {
+        case "fused":
+          return fusedInvolution(x, kernels, {
+            kernelSize: this.kernelSize,
+            strides: this.strides,
+            groupChannels: this.groupChannels,
+          });
+        case "unfold":
+          return this.#aggregateUnfold(x, kernels);
+        default:
+          return this.#aggregateSlices(x, kernels);
+      }
     });
+  }
+
+  #resolvedAggregation(): "fused" | "slices" | "unfold" {
+    if (this.aggregation === "auto") {
+      return hasFusedInvolution() ? "fused" : "slices";
+    }
+    if (this.aggregation === "fused" && !hasFusedInvolution()) {
+      throw new Error(
+        `Involution aggregation "fused" needs the backend's fused involution kernel; backend "${tf.getBackend()}" has none (use "auto")`,
+      );
+    }
+    return this.aggregation;
   }
 
   /** The K·K shifted (and strided) views of the padded input, each [N,Ho,Wo,C]. */

@@ -112,8 +112,10 @@ const CASES = [
   { k: 3, s: 3, c: 4, gc: 4, h: 7, w: 9 },
 ];
 
-for (const aggregation of ["slices", "unfold"] as const) {
-  Deno.test(`Involution (${aggregation}) forward equals the plain-loop reference`, () => {
+// "fused" is the wasm kernel (cnn_kernels in @vitkd/backend): same reference.
+for (const aggregation of ["slices", "unfold", "fused"] as const) {
+  Deno.test(`Involution (${aggregation}) forward equals the plain-loop reference`, async () => {
+    if (aggregation === "fused") await initBackend({ backend: "wasm" });
     for (const [index, tc] of CASES.entries()) {
       const layer = new Involution({
         kernelSize: tc.k,
@@ -157,8 +159,23 @@ for (const aggregation of ["slices", "unfold"] as const) {
       tf.dispose([x, y]);
       layer.dispose();
     }
+    if (aggregation === "fused") await initBackend({ backend: "cpu" });
   });
 }
+
+Deno.test("Involution: aggregation fused without the backend kernel fails clearly, auto falls back", () => {
+  const x = tf.ones([1, 4, 4, 4]) as tf.Tensor4D;
+  const fused = new Involution({
+    kernelSize: 3,
+    groupChannels: 4,
+    aggregation: "fused",
+  });
+  assertThrows(() => fused.apply(x), Error, 'backend "cpu" has none');
+  const auto = new Involution({ kernelSize: 3, groupChannels: 4, seed: 1 });
+  const y = auto.apply(x) as tf.Tensor;
+  assertEquals(y.shape, [1, 4, 4, 4]);
+  tf.dispose([x, y]);
+});
 
 Deno.test("Involution gradients match finite differences", () => {
   for (const tc of [CASES[0], CASES[1]]) {

@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { fusedKernelsActive, fusedLayerNorm } from "@vitkd/backend";
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
 
@@ -6,7 +7,9 @@ type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
  * Layer normalisation over the last axis with a hand-written gradient. It
  * computes what `tf.layers.layerNormalization` does; that layer tiles gamma
  * and beta to the input's shape, and the gradient of Tile is one slice and
- * one add per token, tens of thousands of tiny kernels per ViT step.
+ * one add per token, tens of thousands of tiny kernels per ViT step. On wasm
+ * (after `initBackend`) it runs as one fused kernel each way
+ * (`fusedLayerNorm` of `@vitkd/backend`).
  */
 export function layerNorm(
   x: tf.Tensor,
@@ -47,6 +50,10 @@ export function layerNorm(
     throw new Error(
       `layerNorm: gamma and beta need ${width} values, got ${gamma.size} and ${beta.size}`,
     );
+  }
+  // On wasm, one heap loop per direction replaces ~15 small kernels.
+  if (fusedKernelsActive() && x.dtype === "float32") {
+    return fusedLayerNorm(x, gamma, beta, epsilon);
   }
   return normalize(x, gamma, beta);
 }

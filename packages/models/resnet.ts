@@ -91,22 +91,27 @@ export function buildResNet(
     new BatchNorm({ name: uniqueName("bn") }).apply(
       x,
     ) as tf.SymbolicTensor;
+  // Batch norm + ReLU as one layer: one kernel each way on wasm.
+  const bnRelu = (x: tf.SymbolicTensor) =>
+    new BatchNorm({ name: uniqueName("bn"), activation: "relu" }).apply(
+      x,
+    ) as tf.SymbolicTensor;
   const relu = (x: tf.SymbolicTensor) =>
     tf.layers.reLU({ name: uniqueName("relu") }).apply(x) as tf.SymbolicTensor;
 
   const input = tf.input({ shape: options.inputShape!, name: "input" });
-  let x = relu(bn(conv(input, widths[0], 3, 1)));
+  let x = bnRelu(conv(input, widths[0], 3, 1));
   let channels = widths[0];
   widths.forEach((width, stage) => {
     for (let b = 0; b < blocks; b++) {
       const strides = stage > 0 && b === 0 ? 2 : 1;
       let main: tf.SymbolicTensor;
       if (operator === "convolution") {
-        main = relu(bn(conv(x, width, 3, strides)));
+        main = bnRelu(conv(x, width, 3, strides));
         main = bn(conv(main, width, 3, 1));
       } else {
-        main = relu(bn(involution(x, strides)));
-        if (channels !== width) main = relu(bn(conv(main, width, 1, 1)));
+        main = bnRelu(involution(x, strides));
+        if (channels !== width) main = bnRelu(conv(main, width, 1, 1));
         main = bn(involution(main, 1));
       }
       const shortcut = strides !== 1 || channels !== width

@@ -9,14 +9,17 @@ import { LayerNorm } from "./layer_norm.ts";
 import { SeedStream } from "./seeds.ts";
 import {
   DropPath,
+  Gelu,
   MultiHeadSelfAttention,
+  PatchEmbedding,
   SelectToken,
   TokenEmbedding,
 } from "./vit_layers.ts";
 
 /**
- * Builds the ViT student: patch embedding (a stride-P convolution), a class
- * token, T distillation tokens, learned position embeddings, pre-norm blocks
+ * Builds the ViT student: patch embedding (a stride-P convolution, run as a
+ * patch matmul), a class token, T distillation tokens, learned position
+ * embeddings, pre-norm blocks
  * (multi-head self-attention, GELU MLP, dropout, stochastic depth), a final
  * LayerNorm and a linear head on the class token and on each distillation
  * token. Outputs: the class head first, then one per distillation token.
@@ -57,11 +60,9 @@ export function buildVit(name: string, options: VitOptions): tf.LayersModel {
     x: tf.SymbolicTensor,
     units: number,
     layerName: string,
-    activation?: "gelu",
   ) =>
     tf.layers.dense({
       units,
-      activation,
       kernelInitializer: denseInit(),
       name: layerName,
     }).apply(x) as tf.SymbolicTensor;
@@ -77,11 +78,9 @@ export function buildVit(name: string, options: VitOptions): tf.LayersModel {
       : x;
 
   const input = tf.input({ shape: [height, width, channels], name: "input" });
-  const patches = tf.layers.conv2d({
+  const patches = new PatchEmbedding({
     filters: dim,
-    kernelSize: patch,
-    strides: patch,
-    padding: "valid",
+    patchSize: patch,
     kernelInitializer: denseInit(),
     name: "patch_embedding",
   }).apply(input) as tf.SymbolicTensor;
@@ -120,10 +119,10 @@ export function buildVit(name: string, options: VitOptions): tf.LayersModel {
       .apply(h) as tf.SymbolicTensor;
     x = residual(maybeDropout(h, `block${i}_attention_dropout`), "attention");
     h = layerNormLayer(x, `block${i}_norm2`);
-    h = maybeDropout(
-      dense(h, mlpDim, `block${i}_mlp_fc1`, "gelu"),
-      `block${i}_mlp_dropout1`,
-    );
+    h = new Gelu({ name: `block${i}_mlp_gelu` }).apply(
+      dense(h, mlpDim, `block${i}_mlp_fc1`),
+    ) as tf.SymbolicTensor;
+    h = maybeDropout(h, `block${i}_mlp_dropout1`);
     h = maybeDropout(
       dense(h, dim, `block${i}_mlp_fc2`),
       `block${i}_mlp_dropout2`,

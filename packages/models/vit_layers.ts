@@ -1,6 +1,15 @@
 import * as tf from "@tensorflow/tfjs";
+import {
+  fusedGelu,
+  fusedKernelsActive,
+  fusedSoftmax,
+  headsToTokens,
+  sliceTokens,
+  tokensToHeads,
+} from "@vitkd/backend";
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
+type Initializer = ReturnType<typeof tf.initializers.zeros>;
 
 function shapeOf(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
   return (Array.isArray(inputShape[0])
@@ -109,7 +118,10 @@ export class TokenEmbedding extends tf.layers.Layer {
         parts.push(tf.mul(ones, this.#distillationTokens.read()));
       }
       parts.push(x);
-      return tf.add(tf.concat(parts, 1), this.#positions!.read());
+      const joined = fusedKernelsActive()
+        ? concatTokens(parts as tf.Tensor3D[])
+        : tf.concat(parts, 1);
+      return tf.add(joined, this.#positions!.read());
     });
   }
 
@@ -123,6 +135,27 @@ export class TokenEmbedding extends tf.layers.Layer {
   }
 }
 tf.serialization.registerClass(TokenEmbedding);
+
+// Concat along the token axis whose gradient is one token-slice kernel per
+// part; stock Concat's gradient (SplitV) is a slow strided copy on wasm.
+function concatTokens(parts: tf.Tensor3D[]): tf.Tensor3D {
+  const lengths = parts.map((p) => p.shape[1]);
+  const join = tf.customGrad((...args: unknown[]) => {
+    const inputs = args.slice(0, parts.length) as tf.Tensor3D[];
+    return {
+      value: tf.concat(inputs, 1),
+      gradFunc: (dy: tf.Tensor) => {
+        let begin = 0;
+        return lengths.map((size) => {
+          const part = sliceTokens(dy as tf.Tensor3D, begin, size);
+          begin += size;
+          return part;
+        });
+      },
+    };
+  });
+  return (join as unknown as (...t: tf.Tensor[]) => tf.Tensor3D)(...parts);
+}
 
 /** Options of {@linkcode MultiHeadSelfAttention}. */
 export interface MultiHeadSelfAttentionArgs {
@@ -213,13 +246,32 @@ export class MultiHeadSelfAttention extends tf.layers.Layer {
       const [n, length, dim] = x.shape;
       const heads = this.numHeads;
       const headDim = dim / heads;
-      const qkv = tf.add(
-        tf.matMul(
-          tf.reshape(x, [n * length, dim]),
-          this.#qkvKernel!.read() as tf.Tensor2D,
-        ),
-        this.#qkvBias!.read(),
-      );
+      const qkv = tf.fused.matMul({
+        a: tf.reshape(x, [n * length, dim]),
+        b: this.#qkvKernel!.read() as tf.Tensor2D,
+        bias: this.#qkvBias!.read(),
+      });
+      const scale = 1 / Math.sqrt(headDim);
+      if (fusedKernelsActive()) {
+        // One heap pass each for the head split and merge (and back): the
+        // stock path's strided slices and rank-4 transposes dominate a step.
+        const [q, k, v] = tokensToHeads(
+          tf.reshape(qkv, [n, length, 3 * dim]),
+          heads,
+          3,
+          scale,
+        );
+        const attention = fusedSoftmax(tf.matMul(q, k, false, true));
+        const merged = headsToTokens([tf.matMul(attention, v)], heads);
+        return tf.reshape(
+          tf.fused.matMul({
+            a: tf.reshape(merged, [n * length, dim]),
+            b: this.#projKernel!.read() as tf.Tensor2D,
+            bias: this.#projBias!.read(),
+          }),
+          [n, length, dim],
+        );
+      }
       const split = (part: number) =>
         tf.reshape(
           tf.transpose(
@@ -233,7 +285,7 @@ export class MultiHeadSelfAttention extends tf.layers.Layer {
           ),
           [n * heads, length, headDim],
         ) as tf.Tensor3D;
-      const q = tf.mul(split(0), 1 / Math.sqrt(headDim)) as tf.Tensor3D;
+      const q = tf.mul(split(0), scale) as tf.Tensor3D;
       const attention = tf.softmax(tf.matMul(q, split(1), false, true));
       const mixed = tf.matMul(attention, split(2));
       const merged = tf.reshape(
@@ -245,10 +297,11 @@ export class MultiHeadSelfAttention extends tf.layers.Layer {
         ]),
         [n * length, dim],
       );
-      const out = tf.add(
-        tf.matMul(merged, this.#projKernel!.read() as tf.Tensor2D),
-        this.#projBias!.read(),
-      );
+      const out = tf.fused.matMul({
+        a: merged as tf.Tensor2D,
+        b: this.#projKernel!.read() as tf.Tensor2D,
+        bias: this.#projBias!.read(),
+      });
       return tf.reshape(out, [n, length, dim]);
     });
   }
@@ -366,7 +419,10 @@ export class SelectToken extends tf.layers.Layer {
           `SelectToken: index ${this.index} is out of range for ${length} tokens`,
         );
       }
-      return tf.reshape(tf.slice(x, [0, this.index, 0], [n, 1, dim]), [n, dim]);
+      const token = fusedKernelsActive()
+        ? sliceTokens(x, this.index, 1)
+        : tf.slice(x, [0, this.index, 0], [n, 1, dim]);
+      return tf.reshape(token, [n, dim]);
     });
   }
 
@@ -376,3 +432,177 @@ export class SelectToken extends tf.layers.Layer {
   }
 }
 tf.serialization.registerClass(SelectToken);
+
+/** Options of {@linkcode Gelu}. */
+export interface GeluArgs {
+  /** Layer name. */
+  name?: string;
+}
+
+/**
+ * Exact GELU, `x * 0.5 * (1 + erf(x / sqrt 2))`, as the `tf.layers`
+ * activation "gelu"; on wasm one fused kernel each way instead of the erf
+ * chain and its composed gradient.
+ */
+export class Gelu extends tf.layers.Layer {
+  /** The name tfjs serialisation knows this class by. */
+  static className = "VitkdGelu";
+
+  /** Creates the layer. */
+  constructor(args: GeluArgs = {}) {
+    super({ name: args.name } as LayerArgs);
+  }
+
+  /** The output shape for an input shape. */
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+    return shapeOf(inputShape);
+  }
+
+  /** Applies GELU elementwise; `kwargs.training` keeps the slope for the gradient. */
+  override call(
+    inputs: tf.Tensor | tf.Tensor[],
+    kwargs: Record<string, unknown> = {},
+  ): tf.Tensor {
+    return tf.tidy(() => {
+      const x = single(inputs);
+      if (fusedKernelsActive() && x.dtype === "float32") {
+        return fusedGelu(x, { training: kwargs["training"] === true });
+      }
+      return tf.mul(x, tf.mul(0.5, tf.add(1, tf.erf(tf.div(x, Math.SQRT2)))));
+    });
+  }
+}
+tf.serialization.registerClass(Gelu);
+
+/** Options of {@linkcode PatchEmbedding}. */
+export interface PatchEmbeddingArgs {
+  /** Output width D. */
+  filters: number;
+  /** Patch side P; the image sides must divide by it. */
+  patchSize: number;
+  /** Initializer of the `[P, P, C, D]` kernel. */
+  kernelInitializer?: Initializer;
+  /** Layer name. */
+  name?: string;
+}
+
+/**
+ * The ViT patch embedding: what a `P x P`, stride-`P` valid convolution with
+ * bias computes (same `[P, P, C, D]` kernel and `[D]` bias), as one matmul of
+ * the image's patches `[N*H/P*W/P, P*P*C]`. Unlike `tf.layers.conv2d` (a
+ * fused op whose gradient always computes the input gradient too), training
+ * runs no gradient for the image.
+ * Output `[N, H/P, W/P, D]`.
+ */
+export class PatchEmbedding extends tf.layers.Layer {
+  /** The name tfjs serialisation knows this class by. */
+  static className = "VitkdPatchEmbedding";
+  /** Output width D. */
+  readonly filters: number;
+  /** Patch side P. */
+  readonly patchSize: number;
+  #kernelInitializer: Initializer;
+  #kernel?: tf.LayerVariable;
+  #bias?: tf.LayerVariable;
+
+  /** Creates the layer. */
+  constructor(args: PatchEmbeddingArgs) {
+    super({ name: args.name } as LayerArgs);
+    for (const key of ["filters", "patchSize"] as const) {
+      if (!Number.isInteger(args[key]) || args[key] < 1) {
+        throw new Error(
+          `PatchEmbedding ${key} must be an integer >= 1, got ${args[key]}`,
+        );
+      }
+    }
+    this.filters = args.filters;
+    this.patchSize = args.patchSize;
+    this.#kernelInitializer = args.kernelInitializer ??
+      tf.initializers.glorotUniform({});
+  }
+
+  /** Creates the weights for the given input shape. */
+  override build(inputShape: tf.Shape | tf.Shape[]): void {
+    const [, height, width, channels] = shapeOf(inputShape);
+    const p = this.patchSize;
+    if (
+      height == null || width == null || channels == null ||
+      height % p !== 0 || width % p !== 0
+    ) {
+      throw new Error(
+        `PatchEmbedding: input [${
+          shapeOf(inputShape).slice(1)
+        }] needs known sides divisible by patchSize ${p}`,
+      );
+    }
+    this.#kernel = this.addWeight(
+      "kernel",
+      [p, p, channels, this.filters],
+      "float32",
+      this.#kernelInitializer,
+    );
+    this.#bias = this.addWeight(
+      "bias",
+      [this.filters],
+      "float32",
+      tf.initializers.zeros(),
+    );
+    this.built = true;
+  }
+
+  /** The output shape for an input shape. */
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+    const [n, height, width] = shapeOf(inputShape);
+    const p = this.patchSize;
+    return [
+      n,
+      height == null ? null : height / p,
+      width == null ? null : width / p,
+      this.filters,
+    ];
+  }
+
+  /** Applies the layer. */
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const x = single(inputs) as tf.Tensor4D;
+      const [n, height, width, channels] = x.shape;
+      const p = this.patchSize;
+      const rows = height / p;
+      const cols = width / p;
+      // [N, rows, P, cols, P, C] -> [N, rows, cols, P, P, C]: each patch's
+      // values in the kernel's (ky, kx, c) order.
+      const patches = tf.reshape(
+        tf.transpose(tf.reshape(x, [n * rows, p, cols, p * channels]), [
+          0,
+          2,
+          1,
+          3,
+        ]),
+        [n * rows * cols, p * p * channels],
+      ) as tf.Tensor2D;
+      const out = tf.fused.matMul({
+        a: patches,
+        b: tf.reshape(this.#kernel!.read(), [p * p * channels, this.filters]),
+        bias: this.#bias!.read(),
+      });
+      return tf.reshape(out, [n, rows, cols, this.filters]);
+    });
+  }
+
+  /** Multiply-adds x2 per image for an input `[H, W, C]`. */
+  flopsPerImage(inputShape: number[]): number {
+    const [height, width, channels] = inputShape;
+    return 2 * height * width * channels * this.filters;
+  }
+
+  /** The constructor arguments, for serialisation. */
+  override getConfig(): tf.serialization.ConfigDict {
+    return {
+      ...super.getConfig(),
+      filters: this.filters,
+      patchSize: this.patchSize,
+    };
+  }
+}
+tf.serialization.registerClass(PatchEmbedding);

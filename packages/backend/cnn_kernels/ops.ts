@@ -1,0 +1,61 @@
+import * as tf from "@tensorflow/tfjs";
+import { BATCH_NORM_TRAIN } from "./batch_norm.ts";
+import { INVOLUTION, type InvolutionAttrs } from "./involution.ts";
+
+/** Whether the active backend has the kernel `name` (e.g. a CNN kernel). */
+export function backendHasKernel(name: string): boolean {
+  return tf.getKernel(name, tf.getBackend()) !== undefined;
+}
+
+/** Whether {@linkcode fusedBatchNormTraining} runs on the active backend. */
+export function hasFusedBatchNorm(): boolean {
+  return backendHasKernel(BATCH_NORM_TRAIN);
+}
+
+/** Whether {@linkcode fusedInvolution} runs on the active backend. */
+export function hasFusedInvolution(): boolean {
+  return backendHasKernel(INVOLUTION);
+}
+
+/**
+ * Training batch norm over every axis but the last, as one kernel forward
+ * and one backward. The gradient flows through `y` only (`mean` and
+ * `variance` are for the moving statistics; dx already accounts for their
+ * dependence on x). With `relu`, `y` is `max(bn(x), 0)` in the same pass
+ * (and its gradient masked in the same backward). Throws when the backend
+ * lacks the kernel; check {@linkcode hasFusedBatchNorm}.
+ */
+export function fusedBatchNormTraining(
+  x: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  epsilon: number,
+  relu = false,
+): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } {
+  const [y, mean, variance, invStd] = tf.engine().runKernel(
+    BATCH_NORM_TRAIN,
+    { x, gamma, beta },
+    { epsilon, relu },
+  ) as tf.Tensor[];
+  // The gradient keeps its own reference to invStd.
+  invStd.dispose();
+  return { y, mean, variance };
+}
+
+/**
+ * Involution aggregation: `y[n,i,j,c] = sum_{u,v} kernels[n,i,j,(u·K+v)·G +
+ * g(c)] · x[n, s·i+u-p, s·j+v-p, c]` (zero padding p = (K-1)/2), forward and
+ * backward as one kernel each. x is `[N, H, W, C]`, kernels `[N, ceil(H/s),
+ * ceil(W/s), K·K·G]`.
+ */
+export function fusedInvolution(
+  x: tf.Tensor4D,
+  kernels: tf.Tensor4D,
+  attrs: InvolutionAttrs,
+): tf.Tensor4D {
+  return tf.engine().runKernel(
+    INVOLUTION,
+    { x, kernels },
+    attrs as unknown as tf.NamedAttrMap,
+  ) as tf.Tensor4D;
+}

@@ -1,0 +1,142 @@
+import type * as tf from "@tensorflow/tfjs";
+import {
+  floatOffset,
+  heapOf,
+  requireFloat,
+  requireSameShape,
+  sizeOf,
+  wasmConfig,
+} from "./heap_kernel.ts";
+
+/** Kernel name: layer norm over the last axis; outputs y, mean, 1/std. */
+export const LAYER_NORM = "VitkdLayerNorm";
+/** Kernel name: the layer norm gradient; outputs dx, dgamma, dbeta. */
+export const LAYER_NORM_GRAD = "VitkdLayerNormGrad";
+
+function widthOf(
+  kernel: string,
+  x: tf.TensorInfo,
+  gamma: tf.TensorInfo,
+  beta?: tf.TensorInfo,
+): number {
+  const width = x.shape[x.shape.length - 1];
+  if (
+    x.shape.length < 1 || sizeOf(gamma.shape) !== width ||
+    (beta && sizeOf(beta.shape) !== width)
+  ) {
+    throw new Error(
+      `${kernel}: gamma${
+        beta ? " and beta" : ""
+      } need ${width} values for x of shape [${x.shape}], got [${gamma.shape}]${
+        beta ? ` and [${beta.shape}]` : ""
+      }`,
+    );
+  }
+  return width;
+}
+
+/** `y = (x - mean) / sqrt(var + epsilon) * gamma + beta` per row, in one pass over the heap. */
+export const layerNormConfig: tf.KernelConfig = wasmConfig(
+  LAYER_NORM,
+  (inputs, attrs, backend) => {
+    const { x, gamma, beta } = inputs;
+    for (const [name, t] of Object.entries({ x, gamma, beta })) {
+      requireFloat(LAYER_NORM, name, t);
+    }
+    const epsilon = attrs.epsilon as number;
+    const width = widthOf(LAYER_NORM, x, gamma, beta);
+    const rows = width === 0 ? 0 : sizeOf(x.shape) / width;
+    const rowShape = x.shape.slice(0, -1);
+    const y = backend.makeOutput([...x.shape], "float32");
+    const mean = backend.makeOutput(rowShape, "float32");
+    const inverse = backend.makeOutput(rowShape, "float32");
+    const heap = heapOf(backend);
+    const xAt = floatOffset(backend, x);
+    const gAt = floatOffset(backend, gamma);
+    const bAt = floatOffset(backend, beta);
+    const yAt = floatOffset(backend, y);
+    const mAt = floatOffset(backend, mean);
+    const iAt = floatOffset(backend, inverse);
+    for (let r = 0; r < rows; r++) {
+      const base = xAt + r * width;
+      // One pass of sum and sum of squares: in float64 the cancellation in
+      // E[x²] - E[x]² stays far below float32 rounding unless |mean| / std
+      // exceeds ~1e4, which normalised activations never approach.
+      let sum = 0;
+      let sumSquares = 0;
+      for (let j = 0; j < width; j++) {
+        const v = heap[base + j];
+        sum += v;
+        sumSquares += v * v;
+      }
+      const mu = sum / width;
+      const squares = Math.max(0, sumSquares - sum * mu);
+      const inv = 1 / Math.sqrt(squares / width + epsilon);
+      const out = yAt + r * width;
+      for (let j = 0; j < width; j++) {
+        heap[out + j] = (heap[base + j] - mu) * inv * heap[gAt + j] +
+          heap[bAt + j];
+      }
+      heap[mAt + r] = mu;
+      heap[iAt + r] = inv;
+    }
+    return [y, mean, inverse];
+  },
+);
+
+/** dx, dgamma and dbeta of layer norm from dy, x, gamma and the saved mean and 1/std. */
+export const layerNormGradConfig: tf.KernelConfig = wasmConfig(
+  LAYER_NORM_GRAD,
+  (inputs, _attrs, backend) => {
+    const { dy, x, gamma, mean, inverse } = inputs;
+    for (const [name, t] of Object.entries({ dy, x, gamma, mean, inverse })) {
+      requireFloat(LAYER_NORM_GRAD, name, t);
+    }
+    requireSameShape(LAYER_NORM_GRAD, ["dy", "x"], dy, x);
+    const width = widthOf(LAYER_NORM_GRAD, x, gamma);
+    const rows = width === 0 ? 0 : sizeOf(x.shape) / width;
+    if (sizeOf(mean.shape) !== rows || sizeOf(inverse.shape) !== rows) {
+      throw new Error(
+        `${LAYER_NORM_GRAD}: mean and inverse need ${rows} values, got [${mean.shape}] and [${inverse.shape}]`,
+      );
+    }
+    const dx = backend.makeOutput([...x.shape], "float32");
+    const dGamma = backend.makeOutput([...gamma.shape], "float32");
+    const dBeta = backend.makeOutput([...gamma.shape], "float32");
+    const heap = heapOf(backend);
+    const dyAt = floatOffset(backend, dy);
+    const xAt = floatOffset(backend, x);
+    const gAt = floatOffset(backend, gamma);
+    const mAt = floatOffset(backend, mean);
+    const iAt = floatOffset(backend, inverse);
+    const dxAt = floatOffset(backend, dx);
+    const gammaSum = new Float64Array(width);
+    const betaSum = new Float64Array(width);
+    for (let r = 0; r < rows; r++) {
+      const base = r * width;
+      const mu = heap[mAt + r];
+      const inv = heap[iAt + r];
+      let sumG = 0;
+      let sumGX = 0;
+      for (let j = 0; j < width; j++) {
+        const d = heap[dyAt + base + j];
+        const xhat = (heap[xAt + base + j] - mu) * inv;
+        const g = d * heap[gAt + j];
+        sumG += g;
+        sumGX += g * xhat;
+        gammaSum[j] += d * xhat;
+        betaSum[j] += d;
+      }
+      const meanG = sumG / width;
+      const meanGX = sumGX / width;
+      for (let j = 0; j < width; j++) {
+        const xhat = (heap[xAt + base + j] - mu) * inv;
+        heap[dxAt + base + j] =
+          (heap[dyAt + base + j] * heap[gAt + j] - meanG - xhat * meanGX) * inv;
+      }
+    }
+    heap.set(gammaSum, floatOffset(backend, dGamma));
+    heap.set(betaSum, floatOffset(backend, dBeta));
+    return [dx, dGamma, dBeta];
+  },
+);

@@ -1,0 +1,54 @@
+import type * as tf from "@tensorflow/tfjs";
+import {
+  floatOffset,
+  type FusedBackend,
+  heapOf,
+  sizeOf,
+} from "./heap_kernel.ts";
+
+// The leading axes `[0, k)` when `axis` names exactly those (k < rank), else 0.
+function leadingAxes(axis: unknown, rank: number): number {
+  const list = (Array.isArray(axis) ? axis : [axis]) as unknown[];
+  if (list.length === 0 || list.some((a) => typeof a !== "number")) return 0;
+  const axes = [...new Set((list as number[]).map((a) => a < 0 ? a + rank : a))]
+    .sort((a, b) => a - b);
+  if (axes.some((a, i) => a !== i)) return 0;
+  return axes.length < rank ? axes.length : 0;
+}
+
+/**
+ * Wraps the wasm `Sum` kernel: a float32 sum over the leading axes (a bias
+ * gradient: `[rows, width] -> [width]`) runs as one JS pass of column sums
+ * over the heap; stock wasm first transposes the reduced axes to the end.
+ * Every other case goes to `stock`.
+ */
+export function leadingSumConfig(stock: tf.KernelConfig): tf.KernelConfig {
+  return {
+    ...stock,
+    kernelFunc: (args) => {
+      const { inputs, attrs, backend } = args;
+      const x = inputs.x as tf.TensorInfo | undefined;
+      const k = x && x.dtype === "float32"
+        ? leadingAxes(attrs?.axis, x.shape.length)
+        : 0;
+      if (!x || k === 0) return stock.kernelFunc(args);
+      const wasm = backend as unknown as FusedBackend;
+      const kept = x.shape.slice(k);
+      const outShape = attrs?.keepDims
+        ? [...x.shape.slice(0, k).map(() => 1), ...kept]
+        : kept;
+      const inner = sizeOf(kept);
+      const outer = inner === 0 ? 0 : sizeOf(x.shape) / inner;
+      const out = wasm.makeOutput(outShape, "float32");
+      const heap = heapOf(wasm);
+      const xAt = floatOffset(wasm, x);
+      const sums = new Float64Array(inner);
+      for (let r = 0; r < outer; r++) {
+        const base = xAt + r * inner;
+        for (let j = 0; j < inner; j++) sums[j] += heap[base + j];
+      }
+      heap.set(sums, floatOffset(wasm, out));
+      return out;
+    },
+  };
+}

@@ -1,0 +1,234 @@
+import * as tf from "@tensorflow/tfjs";
+import { LAYER_NORM, LAYER_NORM_GRAD } from "./layer_norm_kernels.ts";
+import {
+  GELU,
+  GELU_GRAD,
+  SOFTMAX,
+  SOFTMAX_GRAD,
+} from "./softmax_gelu_kernels.ts";
+import {
+  HEADS_TO_TOKENS,
+  PAD_TOKENS,
+  SLICE_TOKENS,
+  TOKENS_TO_HEADS,
+} from "./token_kernels.ts";
+
+function run(
+  kernel: string,
+  inputs: tf.NamedTensorMap,
+  attrs: tf.NamedAttrMap = {},
+): tf.Tensor | tf.Tensor[] {
+  return tf.engine().runKernel(kernel, inputs, attrs) as
+    | tf.Tensor
+    | tf.Tensor[];
+}
+
+function one(t: tf.Tensor | tf.Tensor[]): tf.Tensor {
+  return Array.isArray(t) ? t[0] : t;
+}
+
+function many(t: tf.Tensor | tf.Tensor[]): tf.Tensor[] {
+  return Array.isArray(t) ? t : [t];
+}
+
+/** Whether the fused ViT kernels run on the current backend (wasm, registered). */
+export function fusedKernelsActive(): boolean {
+  return tf.getBackend() === "wasm" &&
+    tf.getKernel(LAYER_NORM, "wasm") !== undefined;
+}
+
+function requireActive(op: string): void {
+  if (!fusedKernelsActive()) {
+    throw new Error(
+      `${op}: the fused kernels run only on wasm after initBackend (backend is ${tf.getBackend()})`,
+    );
+  }
+}
+
+/** Layer norm over the last axis (`(x - mean) / sqrt(var + epsilon) * gamma + beta`), one kernel each way. */
+export function fusedLayerNorm(
+  x: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  epsilon: number,
+): tf.Tensor {
+  requireActive("fusedLayerNorm");
+  return many(run(LAYER_NORM, { x, gamma, beta }, { epsilon }))[0];
+}
+
+/** Softmax over the last axis, one kernel each way. */
+export function fusedSoftmax<T extends tf.Tensor>(x: T): T {
+  requireActive("fusedSoftmax");
+  return one(run(SOFTMAX, { x })) as T;
+}
+
+/**
+ * Exact GELU `x * Φ(x)` (erf form, as `tf.layers` "gelu"), one kernel each
+ * way. The forward kernel keeps the slope for the gradient; pass
+ * `training: false` to skip that (a gradient then recomputes it).
+ */
+export function fusedGelu<T extends tf.Tensor>(
+  x: T,
+  options: { training?: boolean } = {},
+): T {
+  requireActive("fusedGelu");
+  return many(
+    run(GELU, { x }, { withSlope: options.training !== false }),
+  )[0] as T;
+}
+
+/**
+ * Splits `[N, L, parts*D]` into `parts` head-major tensors `[N*heads, L, D/heads]`;
+ * part 0 is multiplied by `scale` (the attention's 1/sqrt(d) on q).
+ */
+export function tokensToHeads(
+  x: tf.Tensor3D,
+  heads: number,
+  parts: number,
+  scale = 1,
+): tf.Tensor3D[] {
+  requireActive("tokensToHeads");
+  return many(
+    run(TOKENS_TO_HEADS, { x }, { heads, parts, scale }),
+  ) as tf.Tensor3D[];
+}
+
+/** Joins head-major tensors `[N*heads, L, D/heads]` into `[N, L, parts*D]`; part 0 times `scale`. */
+export function headsToTokens(
+  parts: tf.Tensor3D[],
+  heads: number,
+  scale = 1,
+): tf.Tensor3D {
+  requireActive("headsToTokens");
+  const inputs: tf.NamedTensorMap = {};
+  parts.forEach((p, i) => inputs[`part${i}`] = p);
+  return one(
+    run(HEADS_TO_TOKENS, inputs, { heads, parts: parts.length, scale }),
+  ) as tf.Tensor3D;
+}
+
+/** Tokens `[begin, begin + size)` of `x [N, L, D]`. */
+export function sliceTokens(
+  x: tf.Tensor3D,
+  begin: number,
+  size: number,
+): tf.Tensor3D {
+  requireActive("sliceTokens");
+  return one(run(SLICE_TOKENS, { x }, { begin, size })) as tf.Tensor3D;
+}
+
+/** `x [N, size, D]` placed at token `begin` of zeros `[N, length, D]`. */
+export function padTokens(
+  x: tf.Tensor3D,
+  begin: number,
+  length: number,
+): tf.Tensor3D {
+  requireActive("padTokens");
+  return one(run(PAD_TOKENS, { x }, { begin, length })) as tf.Tensor3D;
+}
+
+/** The gradients of the fused kernels, registered once with tfjs. */
+export const FUSED_GRADIENTS: readonly tf.GradConfig[] = [
+  {
+    kernelName: LAYER_NORM,
+    inputsToSave: ["x", "gamma"],
+    outputsToSave: [false, true, true],
+    gradFunc: (dys: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+      const [x, gamma, mean, inverse] = saved;
+      const dy = many(dys)[0];
+      const [dx, dGamma, dBeta] = many(
+        run(LAYER_NORM_GRAD, { dy, x, gamma, mean, inverse }),
+      );
+      return { x: () => dx, gamma: () => dGamma, beta: () => dBeta };
+    },
+  },
+  {
+    kernelName: SOFTMAX,
+    outputsToSave: [true],
+    gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => ({
+      x: () => one(run(SOFTMAX_GRAD, { dy: one(dy), y: saved[0] })),
+    }),
+  },
+  {
+    kernelName: GELU,
+    inputsToSave: ["x"],
+    outputsToSave: [false, true],
+    gradFunc: (dys: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => ({
+      x: () => {
+        const [x, kept] = saved;
+        const slope = kept ?? many(run(GELU, { x }, { withSlope: true }))[1];
+        return one(run(GELU_GRAD, { dy: many(dys)[0], slope }));
+      },
+    }),
+  },
+  {
+    kernelName: TOKENS_TO_HEADS,
+    gradFunc: (
+      dys: tf.Tensor | tf.Tensor[],
+      _saved: tf.Tensor[],
+      attrs: tf.NamedAttrMap,
+    ) => {
+      const inputs: tf.NamedTensorMap = {};
+      many(dys).forEach((d, i) => inputs[`part${i}`] = d);
+      return {
+        x: () =>
+          one(run(HEADS_TO_TOKENS, inputs, {
+            heads: attrs.heads,
+            parts: attrs.parts,
+            scale: attrs.scale,
+          })),
+      };
+    },
+  },
+  {
+    kernelName: HEADS_TO_TOKENS,
+    gradFunc: (
+      dy: tf.Tensor | tf.Tensor[],
+      _saved: tf.Tensor[],
+      attrs: tf.NamedAttrMap,
+    ) => {
+      const parts = many(run(TOKENS_TO_HEADS, { x: one(dy) }, {
+        heads: attrs.heads,
+        parts: attrs.parts,
+        scale: attrs.scale,
+      }));
+      const grads: Record<string, () => tf.Tensor> = {};
+      parts.forEach((p, i) => grads[`part${i}`] = () => p);
+      return grads;
+    },
+  },
+  {
+    kernelName: SLICE_TOKENS,
+    inputsToSave: ["x"],
+    gradFunc: (
+      dy: tf.Tensor | tf.Tensor[],
+      saved: tf.Tensor[],
+      attrs: tf.NamedAttrMap,
+    ) => ({
+      x: () =>
+        one(
+          run(PAD_TOKENS, { x: one(dy) }, {
+            begin: attrs.begin,
+            length: saved[0].shape[1] as number,
+          }),
+        ),
+    }),
+  },
+  {
+    kernelName: PAD_TOKENS,
+    inputsToSave: ["x"],
+    gradFunc: (
+      dy: tf.Tensor | tf.Tensor[],
+      saved: tf.Tensor[],
+      attrs: tf.NamedAttrMap,
+    ) => ({
+      x: () =>
+        one(
+          run(SLICE_TOKENS, { x: one(dy) }, {
+            begin: attrs.begin,
+            size: saved[0].shape[1] as number,
+          }),
+        ),
+    }),
+  },
+];

@@ -1,0 +1,231 @@
+import type * as tf from "@tensorflow/tfjs";
+import {
+  floatOffset,
+  heapOf,
+  requireFloat,
+  wasmConfig,
+} from "./heap_kernel.ts";
+
+/** Kernel name: `[N, L, P*D]` tokens -> P head-major `[N*H, L, D/H]` tensors. */
+export const TOKENS_TO_HEADS = "VitkdTokensToHeads";
+/** Kernel name: P head-major `[N*H, L, D/H]` tensors -> `[N, L, P*D]` tokens. */
+export const HEADS_TO_TOKENS = "VitkdHeadsToTokens";
+/** Kernel name: tokens `[begin, begin + size)` of `[N, L, D]`. */
+export const SLICE_TOKENS = "VitkdSliceTokens";
+/** Kernel name: `[N, size, D]` placed at `begin` in zeros `[N, length, D]`. */
+export const PAD_TOKENS = "VitkdPadTokens";
+
+function positiveInteger(kernel: string, name: string, value: unknown): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
+    throw new Error(
+      `${kernel}: attribute ${name} must be an integer >= 1, got ${value}`,
+    );
+  }
+  return value;
+}
+
+function rank3(
+  kernel: string,
+  name: string,
+  t: tf.TensorInfo,
+): [number, number, number] {
+  requireFloat(kernel, name, t);
+  if (t.shape.length !== 3) {
+    throw new Error(
+      `${kernel}: ${name} must have rank 3, got shape [${t.shape}]`,
+    );
+  }
+  return t.shape as [number, number, number];
+}
+
+// Copies between the token layout [N, L, P*D] and the head layout
+// P x [N*H, L, hd]; `toHeads` picks the direction. Part 0 is scaled.
+function moveHeads(
+  heap: Float32Array,
+  tokensAt: number,
+  partsAt: number[],
+  n: number,
+  length: number,
+  heads: number,
+  headDim: number,
+  scale: number,
+  toHeads: boolean,
+): void {
+  const parts = partsAt.length;
+  const dim = heads * headDim;
+  const rowWidth = parts * dim;
+  for (let p = 0; p < parts; p++) {
+    const s = p === 0 ? scale : 1;
+    const partAt = partsAt[p];
+    for (let b = 0; b < n; b++) {
+      for (let h = 0; h < heads; h++) {
+        const headBase = partAt + (b * heads + h) * length * headDim;
+        for (let l = 0; l < length; l++) {
+          const tok = tokensAt + (b * length + l) * rowWidth + p * dim +
+            h * headDim;
+          const head = headBase + l * headDim;
+          if (toHeads) {
+            for (let e = 0; e < headDim; e++) {
+              heap[head + e] = heap[tok + e] * s;
+            }
+          } else {
+            for (let e = 0; e < headDim; e++) {
+              heap[tok + e] = heap[head + e] * s;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Splits fused projections `[N, L, P*D]` (e.g. P = 3 for q, k, v) into P
+ * head-major tensors `[N*H, L, D/H]`, part 0 times `scale`: one pass instead
+ * of slice + reshape + rank-4 transpose per part.
+ */
+export const tokensToHeadsConfig: tf.KernelConfig = wasmConfig(
+  TOKENS_TO_HEADS,
+  (inputs, attrs, backend) => {
+    const [n, length, width] = rank3(TOKENS_TO_HEADS, "x", inputs.x);
+    const heads = positiveInteger(TOKENS_TO_HEADS, "heads", attrs.heads);
+    const parts = positiveInteger(TOKENS_TO_HEADS, "parts", attrs.parts);
+    const scale = (attrs.scale as number | undefined) ?? 1;
+    if (width % (parts * heads) !== 0) {
+      throw new Error(
+        `${TOKENS_TO_HEADS}: width ${width} of x [${inputs.x.shape}] does not divide into ${parts} parts of ${heads} heads`,
+      );
+    }
+    const headDim = width / (parts * heads);
+    const outs: tf.TensorInfo[] = [];
+    for (let p = 0; p < parts; p++) {
+      outs.push(backend.makeOutput([n * heads, length, headDim], "float32"));
+    }
+    moveHeads(
+      heapOf(backend),
+      floatOffset(backend, inputs.x),
+      outs.map((o) => floatOffset(backend, o)),
+      n,
+      length,
+      heads,
+      headDim,
+      scale,
+      true,
+    );
+    return outs;
+  },
+);
+
+/** The inverse of {@linkcode tokensToHeadsConfig}: inputs `part0`..`part{P-1}`. */
+export const headsToTokensConfig: tf.KernelConfig = wasmConfig(
+  HEADS_TO_TOKENS,
+  (inputs, attrs, backend) => {
+    const heads = positiveInteger(HEADS_TO_TOKENS, "heads", attrs.heads);
+    const scale = (attrs.scale as number | undefined) ?? 1;
+    const parts: tf.TensorInfo[] = [];
+    while (inputs[`part${parts.length}`]) {
+      parts.push(inputs[`part${parts.length}`]);
+    }
+    if (parts.length === 0) {
+      throw new Error(`${HEADS_TO_TOKENS}: needs inputs part0, part1, ...`);
+    }
+    const [rowsH, length, headDim] = rank3(HEADS_TO_TOKENS, "part0", parts[0]);
+    parts.forEach((t, i) => {
+      const shape = rank3(HEADS_TO_TOKENS, `part${i}`, t);
+      if (shape.some((d, j) => d !== parts[0].shape[j])) {
+        throw new Error(
+          `${HEADS_TO_TOKENS}: part${i} of shape [${shape}] differs from part0 [${
+            parts[0].shape
+          }]`,
+        );
+      }
+    });
+    if (rowsH % heads !== 0) {
+      throw new Error(
+        `${HEADS_TO_TOKENS}: ${rowsH} rows do not divide into ${heads} heads`,
+      );
+    }
+    const n = rowsH / heads;
+    const out = backend.makeOutput(
+      [n, length, parts.length * heads * headDim],
+      "float32",
+    );
+    moveHeads(
+      heapOf(backend),
+      floatOffset(backend, out),
+      parts.map((t) => floatOffset(backend, t)),
+      n,
+      length,
+      heads,
+      headDim,
+      scale,
+      false,
+    );
+    return out;
+  },
+);
+
+function tokenRange(
+  kernel: string,
+  begin: unknown,
+  size: unknown,
+  length: number,
+): [number, number] {
+  if (
+    typeof begin !== "number" || typeof size !== "number" ||
+    !Number.isInteger(begin) ||
+    !Number.isInteger(size) || begin < 0 || size < 0 || begin + size > length
+  ) {
+    throw new Error(
+      `${kernel}: tokens [${begin}, ${
+        Number(begin) + Number(size)
+      }) are out of range for ${length} tokens`,
+    );
+  }
+  return [begin, size];
+}
+
+/** Tokens `[begin, begin + size)` of `x [N, L, D]`, one row copy per sample. */
+export const sliceTokensConfig: tf.KernelConfig = wasmConfig(
+  SLICE_TOKENS,
+  (inputs, attrs, backend) => {
+    const [n, length, dim] = rank3(SLICE_TOKENS, "x", inputs.x);
+    const [begin, size] = tokenRange(
+      SLICE_TOKENS,
+      attrs.begin,
+      attrs.size,
+      length,
+    );
+    const out = backend.makeOutput([n, size, dim], "float32");
+    const heap = heapOf(backend);
+    const xAt = floatOffset(backend, inputs.x);
+    const outAt = floatOffset(backend, out);
+    const block = size * dim;
+    for (let b = 0; b < n; b++) {
+      const from = xAt + (b * length + begin) * dim;
+      heap.copyWithin(outAt + b * block, from, from + block);
+    }
+    return out;
+  },
+);
+
+/** `dy [N, size, D]` placed at token `begin` of zeros `[N, length, D]`. */
+export const padTokensConfig: tf.KernelConfig = wasmConfig(
+  PAD_TOKENS,
+  (inputs, attrs, backend) => {
+    const [n, size, dim] = rank3(PAD_TOKENS, "x", inputs.x);
+    const length = positiveInteger(PAD_TOKENS, "length", attrs.length);
+    const [begin] = tokenRange(PAD_TOKENS, attrs.begin, size, length);
+    const out = backend.makeOutput([n, length, dim], "float32");
+    const heap = heapOf(backend);
+    const xAt = floatOffset(backend, inputs.x);
+    const outAt = floatOffset(backend, out);
+    heap.fill(0, outAt, outAt + n * length * dim);
+    const block = size * dim;
+    for (let b = 0; b < n; b++) {
+      const to = outAt + (b * length + begin) * dim;
+      heap.copyWithin(to, xAt + b * block, xAt + (b + 1) * block);
+    }
+    return out;
+  },
+);
