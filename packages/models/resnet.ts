@@ -19,8 +19,9 @@ function seedOf(seeds: SeedStream | undefined): number | undefined {
  * Builds a CIFAR-style ResNet (basic blocks, 3x3 convolutions, batch norm,
  * three stages, global average pooling, linear head) or, with
  * `operator: "involution"`, its RedNet-style twin whose residual-block 3x3
- * convolutions are involutions (a 1x1 convolution changes the width where a
- * stage widens, since involution keeps the channel count).
+ * convolutions are each an involution followed by a 1x1 convolution
+ * (involution shares one spatial kernel per group and keeps the channel
+ * count; the 1x1 convolution mixes channels and changes the width).
  * One output: logits `[N, numClasses]`.
  */
 export function buildResNet(
@@ -110,9 +111,10 @@ export function buildResNet(
         main = bnRelu(conv(x, width, 3, strides));
         main = bn(conv(main, width, 3, 1));
       } else {
-        main = bnRelu(involution(x, strides));
-        if (channels !== width) main = bnRelu(conv(main, width, 1, 1));
-        main = bn(involution(main, 1));
+        // involution mixes space only: a 1x1 convolution after each one does
+        // the channel mixing the replaced 3x3 convolution did
+        main = bnRelu(conv(involution(x, strides), width, 1, 1));
+        main = bn(conv(involution(main, 1), width, 1, 1));
       }
       const shortcut = strides !== 1 || channels !== width
         ? bn(conv(x, width, 1, strides))
