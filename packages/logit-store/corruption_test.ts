@@ -237,6 +237,18 @@ Deno.test("bad arguments get clear errors", async () => {
     LogitStoreError,
     `teacher "nan" gave a non-finite logit (NaN) for image 0, view 0, class 0`,
   );
+  await assertRejects(
+    () =>
+      precompute(
+        tinyOptions(`${dir}/x4.vkl`, dataset, [{
+          ...teachers[0],
+          name: "huge",
+          predict: (x) => teachers[0].predict(x).mul(0).add(1e5),
+        }], { encoding: { kind: "dense", dtype: "float16" } }),
+      ),
+    LogitStoreError,
+    `teacher "huge" gave a logit of 100000 for image 0, view 0, class 0: beyond float16's range`,
+  );
 });
 
 Deno.test("a model with several outputs is refused as a teacher", () => {

@@ -28,6 +28,9 @@ import {
 import { Journal } from "./journal.ts";
 import { syncDirectory } from "./fs_util.ts";
 
+/** The largest finite float16 value. */
+const FLOAT16_MAX = 65504;
+
 /**
  * A teacher as precompute sees it: a name, a kind, a fingerprint of its
  * weights, and a forward pass from normalised images `[N,H,W,C]` to logits
@@ -501,12 +504,25 @@ async function computeChunk(
         teacherSeconds += (performance.now() - t0) / 1000;
         for (let j = 0; j < n; j++) {
           for (let c = 0; c < numClasses; c++) {
-            if (!Number.isFinite(values[j * numClasses + c])) {
-              const image = start + Math.floor((r0 + j) / views);
+            const value = values[j * numClasses + c];
+            const image = start + Math.floor((r0 + j) / views);
+            if (!Number.isFinite(value)) {
               throw new LogitStoreError(
-                `teacher "${teacher.name}" gave a non-finite logit (${
-                  values[j * numClasses + c]
-                }) for image ${image}, view ${(r0 + j) % views}, class ${c}`,
+                `teacher "${teacher.name}" gave a non-finite logit (${value}) for image ${image}, view ${
+                  (r0 + j) % views
+                }, class ${c}`,
+              );
+            }
+            // float16 turns these into infinities, which would poison the
+            // student's loss long after precompute reported success
+            if (
+              header.encoding.dtype === "float16" &&
+              Math.abs(value) > FLOAT16_MAX
+            ) {
+              throw new LogitStoreError(
+                `teacher "${teacher.name}" gave a logit of ${value} for image ${image}, view ${
+                  (r0 + j) % views
+                }, class ${c}: beyond float16's range (±${FLOAT16_MAX}); store float32 logits instead`,
               );
             }
           }
