@@ -76,12 +76,27 @@ async function trainStudent(
   const model: tf.LayersModel = buildModel(config.student.name, options);
   try {
     const header = job.reader?.header;
+    // The student is evaluated and saved with the data's normalisation, so it
+    // must also have trained with it (the store's copy is what the teachers saw).
+    if (
+      header &&
+      JSON.stringify(header.normalization) !==
+        JSON.stringify(data.normalization)
+    ) {
+      throw new Error(
+        `logit store ${ctx.paths.store} was computed with normalisation ${
+          JSON.stringify(header.normalization)
+        }, but the data now normalises with ${
+          JSON.stringify(data.normalization)
+        }: run precompute again with --force`,
+      );
+    }
     const outcome: TrainingOutcome = await runTrainingJob({
       id: job.id,
       label: job.label,
       model,
       dataset: data.train,
-      normalization: header?.normalization ?? data.normalization,
+      normalization: data.normalization,
       augment: (header ? header.augmentation ?? undefined : data.augment) as
         | AugmentSpec
         | undefined,
