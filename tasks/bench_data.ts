@@ -2,7 +2,7 @@
  * Data benchmark: decode of the CIFAR-10 image folder (cold cache), the
  * cached reload, hash throughput and batch preparation speed.
  *
- *   deno run -A tasks/bench_data.ts [--root /work/shared/datasets/cifar10] [--cache-dir DIR]
+ *   deno run -A tasks/bench_data.ts [--root ../shared/datasets/cifar10] [--cache-dir DIR]
  *
  * Without --cache-dir a fresh temporary cache is used (and removed), so the
  * first load always decodes.

@@ -261,7 +261,7 @@ function parseSettings(args: string[]): Settings {
   return {
     budgetName,
     budget,
-    dataPath: flags["data-path"] ?? "/work/shared/datasets/cifar10",
+    dataPath: flags["data-path"] ?? "../shared/datasets/cifar10",
     runsDir,
     cacheDir: flags["cache-dir"] ?? ".cache/data",
     // The tiny budget proves the harness; only real budgets write docs/results.
@@ -583,7 +583,7 @@ function reportMarkdown(
       JSON.stringify(b.studentOptions)
     }, ${b.epochs} epochs, batch ${b.batchSize}, lr ${b.learningRate}, ${b.views} stored augmented views per image, the same seed, data and augmentation for every variant.`,
     "",
-    "The data is a JPEG re-encoding of CIFAR-10 (`/work/shared/datasets/README.md`): accuracies can differ slightly from figures on the official binary release.",
+    "The data is a JPEG re-encoding of CIFAR-10 (`../shared/datasets/README.md`): accuracies can differ slightly from figures on the official binary release.",
     "",
     resultsTable(rows),
     "",

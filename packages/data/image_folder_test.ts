@@ -213,7 +213,7 @@ Deno.test("loadImageFolder: errors name the folder or file and the problem", () 
     );
   }));
 
-const CIFAR = "/work/shared/datasets/cifar10";
+const CIFAR = "../shared/datasets/cifar10";
 const cifarPresent = (() => {
   try {
     return Deno.statSync(`${CIFAR}/test`).isDirectory;

@@ -36,7 +36,7 @@ export const DATASET_KINDS: readonly DatasetKind[] = Object.freeze([
 ]);
 
 /** The development copy of CIFAR-10 as an image folder (JPEG re-encoded). */
-export const CIFAR10_FOLDER_DEFAULT = "/work/shared/datasets/cifar10";
+export const CIFAR10_FOLDER_DEFAULT = "../shared/datasets/cifar10";
 
 /** What `loadDataset` loads. */
 export interface DatasetSpec {
