@@ -778,15 +778,7 @@ export function nativeConv2DConfig(
         filter: tf.TensorInfo;
       };
       const attrs = args.attrs as unknown as tf.Conv2DAttrs;
-      const plan = planConv(
-        x.shape,
-        filter.shape,
-        attrs.strides,
-        attrs.dilations ?? 1,
-        attrs.pad,
-        attrs.dimRoundingMode,
-        attrs.dataFormat,
-      );
+      const plan = planConvFromAttrs(x.shape, filter.shape, attrs);
       if (typeof plan === "string") {
         return fallback(original, "Conv2D", args, plan);
       }
@@ -815,15 +807,7 @@ export function nativeFusedConv2DConfig(
         preluActivationWeights?: tf.TensorInfo;
       };
       const attrs = args.attrs as unknown as tf.FusedConv2DAttrs;
-      const plan = planConv(
-        x.shape,
-        filter.shape,
-        attrs.strides,
-        attrs.dilations ?? 1,
-        attrs.pad,
-        attrs.dimRoundingMode,
-        attrs.dataFormat,
-      );
+      const plan = planConvFromAttrs(x.shape, filter.shape, attrs);
       if (typeof plan === "string") {
         return fallback(original, "FusedConv2D", args, plan);
       }
@@ -864,14 +848,10 @@ export function nativeConv2DBackpropInputConfig(
         filter: tf.TensorInfo;
       };
       const attrs = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
-      const plan = planConv(
+      const plan = planConvFromAttrs(
         [...attrs.inputShape],
         filter.shape,
-        attrs.strides,
-        1,
-        attrs.pad,
-        attrs.dimRoundingMode,
-        attrs.dataFormat,
+        attrs,
       );
       if (typeof plan === "string") {
         return fallback(original, "Conv2DBackpropInput", args, plan);
@@ -897,15 +877,7 @@ export function nativeConv2DBackpropFilterConfig(
         dy: tf.TensorInfo;
       };
       const attrs = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
-      const plan = planConv(
-        x.shape,
-        [...attrs.filterShape],
-        attrs.strides,
-        1,
-        attrs.pad,
-        attrs.dimRoundingMode,
-        attrs.dataFormat,
-      );
+      const plan = planConvFromAttrs(x.shape, [...attrs.filterShape], attrs);
       if (typeof plan === "string") {
         return fallback(original, "Conv2DBackpropFilter", args, plan);
       }
@@ -914,6 +886,32 @@ export function nativeConv2DBackpropFilterConfig(
       return nativeConv2DBackpropFilter(blas, backend, x, dy, plan);
     },
   };
+}
+
+/** The attributes every conv kernel's plan is made from. */
+interface ConvAttrs {
+  strides: number | [number, number];
+  dilations?: number | [number, number];
+  pad: unknown;
+  dimRoundingMode?: unknown;
+  dataFormat?: string;
+}
+
+/** `planConv` from a kernel's attributes; the gradients have no dilations. */
+function planConvFromAttrs(
+  xShape: number[],
+  filterShape: number[],
+  attrs: ConvAttrs,
+): ConvPlan | string {
+  return planConv(
+    xShape,
+    filterShape,
+    attrs.strides,
+    attrs.dilations ?? 1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    attrs.dataFormat,
+  );
 }
 
 function checkGradientShape(
