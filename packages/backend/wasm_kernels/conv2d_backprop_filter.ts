@@ -1,4 +1,8 @@
-import * as tf from "@tensorflow/tfjs";
+import type * as tf from "@tensorflow/tfjs";
+import {
+  type ConvGradientAttrs,
+  convGradientInfo,
+} from "./conv_gradient_info.ts";
 import {
   type TensorInfo,
   view,
@@ -8,21 +12,8 @@ import {
 } from "./kernel_util.ts";
 
 /** Attributes of tfjs's `Conv2DBackpropFilter` kernel. */
-interface BackpropFilterAttrs {
-  strides: [number, number] | number;
-  pad: "valid" | "same" | number | tf.backend_util.ExplicitPadding;
-  dataFormat: "NHWC" | "NCHW";
-  dimRoundingMode?: "floor" | "round" | "ceil";
+interface BackpropFilterAttrs extends ConvGradientAttrs {
   filterShape: [number, number, number, number];
-}
-
-/** Rejects what the wasm composition does not cover, naming the kernel. */
-export function assertChannelsLast(kernel: string, dataFormat: string): void {
-  if (dataFormat !== "NHWC") {
-    throw new Error(
-      `wasm ${kernel}: dataFormat "${dataFormat}" is not supported, expected "NHWC"`,
-    );
-  }
 }
 
 /**
@@ -43,18 +34,14 @@ export const conv2dBackpropFilterConfig: tf.KernelConfig = {
   kernelFunc: ({ inputs, backend, attrs }) => {
     const x = inputs.x as TensorInfo;
     const dy = inputs.dy as TensorInfo;
-    const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
-      attrs as unknown as BackpropFilterAttrs;
-    assertChannelsLast("Conv2DBackpropFilter", dataFormat);
-    const info = tf.backend_util.computeConv2DInfo(
+    const typedAttrs = attrs as unknown as BackpropFilterAttrs;
+    const { filterShape } = typedAttrs;
+    const info = convGradientInfo(
+      "Conv2DBackpropFilter",
       x.shape as [number, number, number, number],
       filterShape,
-      strides,
-      1,
-      pad,
-      dimRoundingMode,
-      false,
-      "channelsLast",
+      typedAttrs,
+      dy,
     );
     const {
       batchSize,
@@ -69,19 +56,6 @@ export const conv2dBackpropFilterConfig: tf.KernelConfig = {
       strideHeight,
       strideWidth,
     } = info;
-    if (
-      dy.shape[0] !== batchSize || dy.shape[1] !== outHeight ||
-      dy.shape[2] !== outWidth || dy.shape[3] !== outChannels
-    ) {
-      throw new Error(
-        `wasm Conv2DBackpropFilter: dy has shape [${dy.shape}], expected [${[
-          batchSize,
-          outHeight,
-          outWidth,
-          outChannels,
-        ]}]`,
-      );
-    }
     const { top, bottom, left, right } = info.padInfo;
     return withScratch(backend as unknown as WasmBackendLike, (scratch) => {
       if (

@@ -1,5 +1,8 @@
-import * as tf from "@tensorflow/tfjs";
-import { assertChannelsLast } from "./conv2d_backprop_filter.ts";
+import type * as tf from "@tensorflow/tfjs";
+import {
+  type ConvGradientAttrs,
+  convGradientInfo,
+} from "./conv_gradient_info.ts";
 import {
   type TensorInfo,
   view,
@@ -9,11 +12,7 @@ import {
 } from "./kernel_util.ts";
 
 /** Attributes of tfjs's `Conv2DBackpropInput` kernel. */
-interface BackpropInputAttrs {
-  strides: [number, number] | number;
-  pad: "valid" | "same" | number | tf.backend_util.ExplicitPadding;
-  dataFormat: "NHWC" | "NCHW";
-  dimRoundingMode?: "floor" | "round" | "ceil";
+interface BackpropInputAttrs extends ConvGradientAttrs {
   inputShape: [number, number, number, number];
 }
 
@@ -90,18 +89,14 @@ export const conv2dBackpropInputConfig: tf.KernelConfig = {
   kernelFunc: ({ inputs, backend, attrs }) => {
     const dy = inputs.dy as TensorInfo;
     const filter = inputs.filter as TensorInfo;
-    const { strides, pad, dataFormat, dimRoundingMode, inputShape } =
-      attrs as unknown as BackpropInputAttrs;
-    assertChannelsLast("Conv2DBackpropInput", dataFormat);
-    const info = tf.backend_util.computeConv2DInfo(
+    const typedAttrs = attrs as unknown as BackpropInputAttrs;
+    const { inputShape } = typedAttrs;
+    const info = convGradientInfo(
+      "Conv2DBackpropInput",
       inputShape,
       filter.shape as [number, number, number, number],
-      strides,
-      1,
-      pad,
-      dimRoundingMode,
-      false,
-      "channelsLast",
+      typedAttrs,
+      dy,
     );
     const {
       batchSize,
@@ -116,19 +111,6 @@ export const conv2dBackpropInputConfig: tf.KernelConfig = {
       strideHeight,
       strideWidth,
     } = info;
-    if (
-      dy.shape[0] !== batchSize || dy.shape[1] !== outHeight ||
-      dy.shape[2] !== outWidth || dy.shape[3] !== outChannels
-    ) {
-      throw new Error(
-        `wasm Conv2DBackpropInput: dy has shape [${dy.shape}], expected [${[
-          batchSize,
-          outHeight,
-          outWidth,
-          outChannels,
-        ]}]`,
-      );
-    }
     const rows = phasePlan(
       strideHeight,
       filterHeight,
