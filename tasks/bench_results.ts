@@ -87,24 +87,23 @@ const BUDGETS: Record<string, Budget> = {
   cpu: {
     perClass: 500,
     testPerClass: "all",
-    // Sized from measured epochs on the shared 2-core machine (wasm), per
-    // 1,000 images: resnet8 5-12 s, rednet8 5.5-7.5 s, this student 1.2-1.7 s;
-    // at 5,000 images: teachers 9-16 min, six students 18-26 min, stores,
-    // evaluation of 10,000 test images and loading 6-9 min.
+    // Sized from measured runs on the 2-core machine (wasm + OpenBLAS): one
+    // seed (two teachers, their store, six students, ten thousand test
+    // images each) took 20 min, so three seeds fit about an hour.
     teacherEpochs: 10,
     teacherBatchSize: 64,
     student: "vit-tiny",
     studentOptions: { patch: 4, dim: 48, depth: 2, heads: 3, "mlp-dim": 96 },
-    epochs: 30,
+    epochs: 20,
     batchSize: 64,
     learningRate: 1e-3,
     warmup: 2,
     labelSmoothing: 0.1,
     views: 4,
-    seeds: [0],
+    seeds: [0, 1, 2],
     backend: "auto",
     needs:
-      "2 CPU cores (wasm backend), about an hour (estimated from measured epochs); one seed, so no spread",
+      "2 CPU cores (wasm backend, OpenBLAS when installed), about an hour: 20 min per seed, three seeds; `--ablations` adds four students per seed (about 10 min)",
   },
   gpu: {
     perClass: 500,
@@ -135,6 +134,8 @@ interface Variant {
   label: string;
   loss: "none" | "multi" | "ensemble" | "hard";
   teachers: string[];
+  /** Train-app flags beyond the budget's (the investigation's changes). */
+  args?: string[];
 }
 
 const VARIANTS: Variant[] = [
@@ -171,6 +172,45 @@ const VARIANTS: Variant[] = [
   },
 ];
 
+/**
+ * The investigation (`--ablations`): the two-token student with one change
+ * each, to see what moves it against the single-teacher students. With equal
+ * weights the two-token loss puts twice the single-teacher distillation
+ * weight on the teachers; `both-half` gives it the same total; `tau4` softens
+ * the targets so more of each teacher's ranking of the wrong classes, where
+ * the two teachers differ, reaches the student.
+ */
+const ABLATIONS: Variant[] = [
+  {
+    id: "both-half",
+    label: "student, CNN + INN, weights 1, ½, ½",
+    loss: "multi",
+    teachers: [CNN, INN],
+    args: ["--weights", "1,0.5,0.5"],
+  },
+  {
+    id: "both-tau4",
+    label: "student, CNN + INN, tau 4",
+    loss: "multi",
+    teachers: [CNN, INN],
+    args: ["--tau", "4"],
+  },
+  {
+    id: "cnn-tau4",
+    label: "student, CNN teacher only, tau 4",
+    loss: "multi",
+    teachers: [CNN],
+    args: ["--tau", "4"],
+  },
+  {
+    id: "ensemble-tau4",
+    label: "student, averaged ensemble, tau 4",
+    loss: "ensemble",
+    teachers: [CNN, INN],
+    args: ["--tau", "4"],
+  },
+];
+
 interface Settings {
   budgetName: string;
   budget: Budget;
@@ -178,6 +218,7 @@ interface Settings {
   runsDir: string;
   cacheDir: string;
   outDir: string;
+  ablations: boolean;
 }
 
 function fail(message: string): never {
@@ -200,7 +241,7 @@ function parseSettings(args: string[]): Settings {
       "out",
       "cache-dir",
     ],
-    boolean: ["help"],
+    boolean: ["help", "ablations"],
     default: { budget: "cpu" },
     unknown: (arg: string) => {
       if (arg.startsWith("-")) fail(`unknown flag ${arg}`);
@@ -211,7 +252,8 @@ function parseSettings(args: string[]): Settings {
     console.log(
       "deno task bench:results [--budget tiny|cpu|gpu] [--data-path DIR] [--per-class N]\n" +
         "  [--test-per-class N|all] [--teacher-epochs N] [--epochs N]\n" +
-        "  [--seeds 0,1,2] [--backend auto|webgpu|wasm|cpu] [--runs-dir DIR] [--out DIR] [--cache-dir DIR]",
+        "  [--seeds 0,1,2] [--backend auto|webgpu|wasm|cpu] [--runs-dir DIR] [--out DIR] [--cache-dir DIR]\n" +
+        "  [--ablations]   also the investigation: the two-token student with halved weights or tau 4",
     );
     Deno.exit(0);
   }
@@ -267,6 +309,7 @@ function parseSettings(args: string[]): Settings {
     // The tiny budget proves the harness; only real budgets write docs/results.
     outDir: flags.out ??
       (budgetName === "tiny" ? join(runsDir, "report") : "docs/results"),
+    ablations: flags.ablations,
   };
 }
 
@@ -383,7 +426,12 @@ async function variantRun(
 ): Promise<RunState> {
   const name = `s${seed}-${variant.id}`;
   const root = join(s.runsDir, name);
-  const args = [...commonArgs(s, seed), "--loss", variant.loss];
+  const args = [
+    ...commonArgs(s, seed),
+    "--loss",
+    variant.loss,
+    ...(variant.args ?? []),
+  ];
   if (variant.teachers.length > 0) {
     args.push("--teachers", variant.teachers.join(","));
   }
@@ -420,22 +468,50 @@ async function variantRun(
   return await loadRunState(root);
 }
 
-/** Test accuracy of the two teachers' averaged probabilities (cached per seed). */
-async function ensembleAccuracy(
+/** How the two teachers do on the test set, alone and together. */
+interface TeacherAgreement {
+  /** Accuracy of their averaged probabilities. */
+  ensemble: number;
+  /** Fraction of test images both classify correctly. */
+  bothRight: number;
+  /** Fraction only the CNN classifies correctly. */
+  onlyCnn: number;
+  /** Fraction only the INN classifies correctly. */
+  onlyInn: number;
+  /** Fraction neither classifies correctly. */
+  neither: number;
+  /** Fraction where both predict the same class, right or wrong. */
+  sameClass: number;
+}
+
+const AGREEMENT_FIELDS: (keyof TeacherAgreement)[] = [
+  "ensemble",
+  "bothRight",
+  "onlyCnn",
+  "onlyInn",
+  "neither",
+  "sameClass",
+];
+
+/** The teachers' ensemble accuracy and agreement on the test set (cached per seed). */
+async function teacherAgreement(
   s: Settings,
   seed: number,
   teachers: RunState,
-): Promise<number> {
+): Promise<TeacherAgreement> {
   const root = join(s.runsDir, teacherRunName(seed));
-  const cache = join(root, "bench_ensemble.json");
+  const cache = join(root, "bench_teachers.json");
   if (await exists(cache)) {
-    return JSON.parse(await Deno.readTextFile(cache)).accuracy;
+    const cached = JSON.parse(await Deno.readTextFile(cache));
+    if (AGREEMENT_FIELDS.every((f) => typeof cached[f] === "number")) {
+      return cached;
+    }
   }
   const data = await loadRunData(teachers.config, s.cacheDir);
   const models = await Promise.all(
     [CNN, INN].map((t) => loadModel(join(root, "teachers", t))),
   );
-  let correct = 0;
+  const counts = { ensemble: 0, both: 0, cnn: 0, inn: 0, same: 0 };
   try {
     for await (
       const batch of iterateBatches(data.test, {
@@ -444,26 +520,46 @@ async function ensembleAccuracy(
         normalization: models[0].meta.input.normalization,
       })
     ) {
-      const predicted = tf.tidy(() => {
+      const [cnnGuess, innGuess, ensembleGuess] = tf.tidy(() => {
         const probabilities = models.map(({ model }) =>
           tf.softmax(model.predict(batch.x) as tf.Tensor2D)
         );
-        return tf.addN(probabilities).argMax(-1);
+        return [
+          probabilities[0].argMax(-1),
+          probabilities[1].argMax(-1),
+          tf.addN(probabilities).argMax(-1),
+        ];
       });
       const labels = await batch.y.data();
-      const guesses = await predicted.data();
-      predicted.dispose();
+      const [cnn, inn, ensemble] = await Promise.all(
+        [cnnGuess, innGuess, ensembleGuess].map((t) => t.data()),
+      );
+      tf.dispose([cnnGuess, innGuess, ensembleGuess]);
       batch.dispose();
-      for (let i = 0; i < guesses.length; i++) {
-        if (guesses[i] === labels[i]) correct++;
+      for (let i = 0; i < labels.length; i++) {
+        const cnnRight = cnn[i] === labels[i];
+        const innRight = inn[i] === labels[i];
+        if (ensemble[i] === labels[i]) counts.ensemble++;
+        if (cnnRight && innRight) counts.both++;
+        else if (cnnRight) counts.cnn++;
+        else if (innRight) counts.inn++;
+        if (cnn[i] === inn[i]) counts.same++;
       }
     }
   } finally {
     for (const { model } of models) model.dispose();
   }
-  const accuracy = correct / data.test.count;
-  await Deno.writeTextFile(cache, JSON.stringify({ accuracy }) + "\n");
-  return accuracy;
+  const total = data.test.count;
+  const agreement: TeacherAgreement = {
+    ensemble: counts.ensemble / total,
+    bothRight: counts.both / total,
+    onlyCnn: counts.cnn / total,
+    onlyInn: counts.inn / total,
+    neither: (total - counts.both - counts.cnn - counts.inn) / total,
+    sameClass: counts.same / total,
+  };
+  await Deno.writeTextFile(cache, JSON.stringify(agreement) + "\n");
+  return agreement;
 }
 
 function runSeconds(state: RunState): number {
@@ -473,7 +569,7 @@ function runSeconds(state: RunState): number {
 interface SeedFigures {
   seed: number;
   teachers: RunState;
-  ensemble: number;
+  agreement: TeacherAgreement;
   storeBytes: number;
   variants: Record<string, RunState>;
 }
@@ -497,36 +593,54 @@ function buildRows(figures: SeedFigures[]): ResultRow[] {
     {
       id: "teacher-ensemble",
       label: "teachers' averaged ensemble",
-      accuracies: figures.map((f) => f.ensemble),
+      accuracies: figures.map((f) => f.agreement.ensemble),
       seconds: figures.map((f) => f.teachers.stages.precompute.seconds),
       note: `time: the store's precompute; store ${
         formatBytes(figures[0]?.storeBytes ?? NaN)
       }`,
     },
   ];
-  for (const v of VARIANTS) {
-    rows.push({
-      id: v.id,
-      label: v.label,
-      accuracies: figures.map((f) =>
-        f.variants[v.id].results.student?.accuracy ?? NaN
-      ),
-      seconds: figures.map((f) => runSeconds(f.variants[v.id])),
-      note: `cls head ${
-        formatAccuracy(spreadOf(figures.map((f) =>
-          f.variants[v.id].results.student?.headAccuracies?.[0] ?? NaN
-        )))
-      }; student training ${
-        formatSeconds(
-          figures.reduce(
-            (a, f) => a + (f.variants[v.id].results.student?.trainSeconds ?? 0),
-            0,
-          ) / figures.length,
-        )
-      }`,
-    });
-  }
+  for (const v of VARIANTS) rows.push(variantRow(figures, v));
   return rows;
+}
+
+function variantRow(figures: SeedFigures[], v: Variant): ResultRow {
+  return {
+    id: v.id,
+    label: v.label,
+    accuracies: figures.map((f) =>
+      f.variants[v.id].results.student?.accuracy ?? NaN
+    ),
+    seconds: figures.map((f) => runSeconds(f.variants[v.id])),
+    note: `cls head ${
+      formatAccuracy(spreadOf(figures.map((f) =>
+        f.variants[v.id].results.student?.headAccuracies?.[0] ?? NaN
+      )))
+    }; student training ${
+      formatSeconds(
+        figures.reduce(
+          (a, f) => a + (f.variants[v.id].results.student?.trainSeconds ?? 0),
+          0,
+        ) / figures.length,
+      )
+    }`,
+  };
+}
+
+function agreementLines(figures: SeedFigures[]): string[] {
+  const pct = (pick: (a: TeacherAgreement) => number) =>
+    formatAccuracy(spreadOf(figures.map((f) => pick(f.agreement))));
+  return [
+    `- both teachers right: ${pct((a) => a.bothRight)}; only the CNN: ${
+      pct((a) => a.onlyCnn)
+    }; only the INN: ${pct((a) => a.onlyInn)}; neither: ${
+      pct((a) => a.neither)
+    }`,
+    `- same predicted class, right or wrong: ${pct((a) => a.sameClass)}`,
+    `- at least one teacher right (an oracle's ceiling for combining them): ${
+      pct((a) => a.bothRight + a.onlyCnn + a.onlyInn)
+    }`,
+  ];
 }
 
 function perEpochLines(s: Settings, figures: SeedFigures[]): string[] {
@@ -553,10 +667,41 @@ function perEpochLines(s: Settings, figures: SeedFigures[]): string[] {
   return lines;
 }
 
+function investigationLines(
+  figures: SeedFigures[],
+  rows: ResultRow[],
+  ablationRows: ResultRow[],
+): string[] {
+  if (ablationRows.length === 0) return [];
+  const all = [...rows, ...ablationRows];
+  return [
+    "## Investigation: what moves the two-token student",
+    "",
+    "The two-token student against itself with one change, and the single-teacher and ensemble students under the same change (`--ablations`; same seeds, teachers and stored logits).",
+    "",
+    resultsTable(ablationRows),
+    "",
+    comparisonTable(all, [
+      { a: "both-half", b: "both" },
+      { a: "both-half", b: "cnn" },
+      { a: "both-half", b: "ensemble" },
+      { a: "both-tau4", b: "both" },
+      { a: "both-tau4", b: "cnn-tau4" },
+      { a: "both-tau4", b: "ensemble-tau4" },
+      { a: "cnn-tau4", b: "cnn" },
+      { a: "ensemble-tau4", b: "ensemble" },
+    ]),
+    "",
+    `Seeds ${figures.map((f) => f.seed).join(", ")}.`,
+    "",
+  ];
+}
+
 function reportMarkdown(
   s: Settings,
   figures: SeedFigures[],
   rows: ResultRow[],
+  ablationRows: ResultRow[],
   totalSeconds: number,
 ): string {
   const b = s.budget;
@@ -595,6 +740,13 @@ function reportMarkdown(
     "",
     comparisonTable(rows, comparisons),
     "",
+    "## The teachers on the test set",
+    "",
+    "How much the two teachers differ bounds what a second token can add:",
+    "",
+    ...agreementLines(figures),
+    "",
+    ...investigationLines(figures, rows, ablationRows),
     "## Measured per-epoch times (seed " + f0.seed + ")",
     "",
     ...perEpochLines(s, figures),
@@ -620,32 +772,50 @@ async function main(args: string[]): Promise<void> {
   const figures: SeedFigures[] = [];
   for (const seed of s.budget.seeds) {
     const teachers = await teacherRun(s, seed);
-    const ensemble = await ensembleAccuracy(s, seed, teachers);
+    const agreement = await teacherAgreement(s, seed, teachers);
     const storeBytes = (await Deno.stat(
       join(s.runsDir, teacherRunName(seed), "logits.vkl"),
     )).size;
     const variants: Record<string, RunState> = {};
-    for (const v of VARIANTS) {
+    for (const v of [...VARIANTS, ...(s.ablations ? ABLATIONS : [])]) {
       variants[v.id] = await variantRun(s, seed, v, teachers);
     }
-    figures.push({ seed, teachers, ensemble, storeBytes, variants });
+    figures.push({ seed, teachers, agreement, storeBytes, variants });
   }
   const totalSeconds = (performance.now() - started) / 1000;
   const rows = buildRows(figures);
+  const ablationRows = s.ablations
+    ? ABLATIONS.map((v) => variantRow(figures, v))
+    : [];
   await Deno.mkdir(s.outDir, { recursive: true });
-  const markdown = reportMarkdown(s, figures, rows, totalSeconds);
+  const markdown = reportMarkdown(
+    s,
+    figures,
+    rows,
+    ablationRows,
+    totalSeconds,
+  );
   const stem = `results-${s.budgetName}`;
   await Deno.writeTextFile(join(s.outDir, `${stem}.md`), markdown);
   await Deno.writeTextFile(
     join(s.outDir, `${stem}.svg`),
     resultsSvg(
-      rows,
+      [...rows, ...ablationRows],
       `CIFAR-10, ${s.budget.perClass}/class, budget ${s.budgetName}`,
     ),
   );
   await Deno.writeTextFile(
     join(s.outDir, `${stem}.json`),
-    JSON.stringify({ budget: s.budget, rows }, null, 2) + "\n",
+    JSON.stringify(
+      {
+        budget: s.budget,
+        rows,
+        ablationRows,
+        agreement: figures.map((f) => ({ seed: f.seed, ...f.agreement })),
+      },
+      null,
+      2,
+    ) + "\n",
   );
   console.log(markdown);
   console.error(`wrote ${join(s.outDir, stem)}.{md,svg,json}`);

@@ -127,6 +127,30 @@ export function resultsTable(rows: readonly ResultRow[]): string {
   );
 }
 
+/**
+ * The per-seed gaps `a - b` in points, for rows whose accuracies are listed
+ * in the same seed order: a seed's variants share data, teachers and
+ * initialisation, so a gap of one sign in every seed is telling even when
+ * the means' spreads overlap. Marks the gaps `(every seed)` when they all
+ * have the sign of their sum.
+ */
+export function pairedGaps(
+  a: readonly number[],
+  b: readonly number[],
+): string {
+  const count = Math.min(a.length, b.length);
+  const gaps: number[] = [];
+  for (let i = 0; i < count; i++) gaps.push(100 * (a[i] - b[i]));
+  if (gaps.length === 0 || gaps.some((g) => Number.isNaN(g))) return "—";
+  const text = gaps.map((g) => `${g >= 0 ? "+" : ""}${g.toFixed(1)}`).join(
+    ", ",
+  );
+  const total = gaps.reduce((x, y) => x + y, 0);
+  const sameSign = gaps.length > 1 && total !== 0 &&
+    gaps.every((g) => Math.sign(g) === Math.sign(total));
+  return sameSign ? `${text} (every seed)` : text;
+}
+
 /** The comparison table: difference of means and whether it exceeds the spread. */
 export function comparisonTable(
   rows: readonly ResultRow[],
@@ -146,12 +170,13 @@ export function comparisonTable(
       `${diff >= 0 ? "+" : ""}${diff.toFixed(2)} pt`,
       `${(100 * (sa.sd + sb.sd)).toFixed(2)} pt`,
       compareSpreads(sa, sb),
+      pairedGaps(ra.accuracies, rb.accuracies),
     ]);
   }
   return markdownTable(
-    ["difference", "mean gap", "sd sum", "verdict"],
+    ["difference", "mean gap", "sd sum", "verdict", "per seed (same teachers)"],
     lines,
-    [false, true, true, false],
+    [false, true, true, false, false],
   );
 }
 

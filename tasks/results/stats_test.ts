@@ -6,6 +6,7 @@ import {
   formatBytes,
   formatSeconds,
   markdownTable,
+  pairedGaps,
   resultsSvg,
   resultsTable,
   spreadOf,
@@ -77,7 +78,16 @@ Deno.test("results and comparison tables carry every row and verdict", () => {
   assert(comparison.includes("two tokens − no KD"), comparison);
   assert(comparison.includes("+9.50 pt"), comparison);
   assert(comparison.includes("exceeds spread"), comparison);
+  assert(comparison.includes("+10.0, +9.0 (every seed)"), comparison);
   assertEquals(comparison.split("\n").length, 3);
+});
+
+Deno.test("pairedGaps lists per-seed gaps and marks a consistent sign", () => {
+  assertEquals(pairedGaps([0.5, 0.6], [0.4, 0.5]), "+10.0, +10.0 (every seed)");
+  assertEquals(pairedGaps([0.5, 0.4], [0.4, 0.5]), "+10.0, -10.0");
+  assertEquals(pairedGaps([0.5], [0.4]), "+10.0");
+  assertEquals(pairedGaps([0.5, NaN], [0.4, 0.4]), "—");
+  assertEquals(pairedGaps([], []), "—");
 });
 
 Deno.test("resultsSvg draws one dot per seed and escapes labels", () => {
