@@ -132,7 +132,10 @@ for (const backend of backends) {
       loss.dispose();
     };
     const predict = (input: tf.Tensor4D) => async () => {
-      const out = model.predict(input) as tf.Tensor | tf.Tensor[];
+      // One batch of 64, as PyTorch's figure (predict's default cuts 32s).
+      const out = model.predict(input, { batchSize: batch }) as
+        | tf.Tensor
+        | tf.Tensor[];
       const outs = Array.isArray(out) ? out : [out];
       await Promise.all(outs.map((t) => t.data()));
       tf.dispose(outs);

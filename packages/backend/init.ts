@@ -158,7 +158,9 @@ function applyNative(info: BackendInfo, native: "auto" | "off"): void {
     return;
   }
   enableNativeKernels(blas);
-  info.native = `${status.library} (${status.threads} threads)`;
+  info.native = `${status.library} (${status.threads} threads${
+    blas.helperThread ? " + a helper thread" : ""
+  })`;
 }
 
 /** One line describing the backend, for logs and reports. */

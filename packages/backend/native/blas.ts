@@ -1,3 +1,7 @@
+import { BlasHelper } from "./blas_helper.ts";
+import { SGEMM_SYMBOLS } from "./blas_helper_protocol.ts";
+import { balanceGroups, callFlops, type SgemmCall } from "./sgemm_call.ts";
+
 /** Where the native library came from and whether it could be opened. */
 export interface BlasStatus {
   /** Whether `sgemm` calls a native library. */
@@ -8,6 +12,8 @@ export interface BlasStatus {
   reason?: string;
   /** How many threads the library runs with, when it says. */
   threads?: number;
+  /** Whether a helper thread shares the sgemm work (see {@linkcode BlasHelper}). */
+  helperThread?: boolean;
 }
 
 /** Row-major single-precision GEMM on byte offsets into one heap buffer. */
@@ -16,6 +22,19 @@ export interface Blas {
   readonly library: string;
   /** Threads the library uses. */
   readonly threads: number;
+  /** Whether a helper thread shares {@linkcode Blas.sgemmGroups}. */
+  readonly helperThread: boolean;
+  /**
+   * Runs groups of calls: the calls of a group in order, different groups
+   * possibly at the same time on two threads. Groups must write disjoint
+   * memory and not read what another group writes.
+   */
+  sgemmGroups(
+    heap: ArrayBufferLike,
+    groups: readonly (readonly SgemmCall[])[],
+  ): void;
+  /** Stops the helper thread; later calls run on the calling thread. */
+  stopHelper(): void;
   /**
    * `C = alpha * op(A) * op(B) + beta * C`, all row-major, where `a`, `b` and
    * `c` are byte offsets into `heap` and `lda`, `ldb`, `ldc` are row strides
@@ -42,28 +61,6 @@ export interface Blas {
 const CBLAS_ROW_MAJOR = 101;
 const CBLAS_NO_TRANS = 111;
 const CBLAS_TRANS = 112;
-
-const SGEMM_SYMBOLS = {
-  cblas_sgemm: {
-    parameters: [
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "f32",
-      "pointer",
-      "i32",
-      "pointer",
-      "i32",
-      "f32",
-      "pointer",
-      "i32",
-    ],
-    result: "void",
-  },
-} as const;
 
 const THREAD_SYMBOLS = {
   openblas_set_num_threads: {
@@ -175,6 +172,25 @@ export interface OpenBlasOptions {
    * least one).
    */
   threads?: number;
+  /**
+   * Whether to start a helper thread for {@linkcode Blas.sgemmGroups};
+   * defaults to on when the library runs one thread on a machine with more
+   * than one core, unless `VITKD_BLAS_HELPER=0`.
+   */
+  helperThread?: boolean;
+  /**
+   * Work (flops) below which {@linkcode Blas.sgemmGroups} runs everything on
+   * the calling thread: a post to the helper and its wake-up cost about
+   * 10-30 µs. Default 2e6.
+   */
+  minSharedFlops?: number;
+}
+
+function wantsHelper(threads: number, option: boolean | undefined): boolean {
+  if (option !== undefined) return option;
+  const count = (globalThis.navigator as { hardwareConcurrency?: number })
+    ?.hardwareConcurrency ?? 1;
+  return threads === 1 && count > 1 && readEnv("VITKD_BLAS_HELPER") !== "0";
 }
 
 /**
@@ -228,8 +244,27 @@ export function openBlas(
     } catch {
       // Accelerate has no thread control; it picks its own.
     }
-    const blas = makeBlas(lib, path, threads);
-    return { blas, status: { available: true, library: path, threads } };
+    let helper: BlasHelper | undefined;
+    if (wantsHelper(threads, options.helperThread)) {
+      const started = BlasHelper.start(path);
+      if (typeof started !== "string") helper = started;
+    }
+    const blas = makeBlas(
+      lib,
+      path,
+      threads,
+      helper,
+      options.minSharedFlops ?? 2e6,
+    );
+    return {
+      blas,
+      status: {
+        available: true,
+        library: path,
+        threads,
+        helperThread: helper !== undefined,
+      },
+    };
   }
   return {
     status: {
@@ -245,42 +280,103 @@ function makeBlas(
   lib: Deno.DynamicLibrary<typeof SGEMM_SYMBOLS>,
   library: string,
   threads: number,
+  helper: BlasHelper | undefined,
+  minSharedFlops: number,
 ): Blas {
   const cblasSgemm = lib.symbols.cblas_sgemm;
   // The wasm heap is replaced when memory grows, so the base pointer is
   // cached per buffer object and refreshed when the buffer changes.
   let cachedHeap: ArrayBufferLike | undefined;
   let base: Deno.PointerValue = null;
-  const at = (heap: ArrayBufferLike, offset: number): Deno.PointerValue => {
+  const baseOf = (heap: ArrayBufferLike): Deno.PointerValue => {
     if (heap !== cachedHeap || heap.byteLength === 0) {
       cachedHeap = heap;
       base = Deno.UnsafePointer.of(new Uint8Array(heap));
     }
-    return offset === 0 ? base : Deno.UnsafePointer.offset(base!, offset);
+    return base;
   };
+  const at = (heap: ArrayBufferLike, offset: number): Deno.PointerValue => {
+    const start = baseOf(heap);
+    return offset === 0 ? start : Deno.UnsafePointer.offset(start!, offset);
+  };
+  const sgemm: Blas["sgemm"] = (
+    heap,
+    transA,
+    transB,
+    m,
+    n,
+    k,
+    alpha,
+    a,
+    lda,
+    b,
+    ldb,
+    beta,
+    c,
+    ldc,
+  ) => {
+    if (m <= 0 || n <= 0) return;
+    cblasSgemm(
+      CBLAS_ROW_MAJOR,
+      transA ? CBLAS_TRANS : CBLAS_NO_TRANS,
+      transB ? CBLAS_TRANS : CBLAS_NO_TRANS,
+      m,
+      n,
+      k,
+      alpha,
+      at(heap, a),
+      lda,
+      at(heap, b),
+      ldb,
+      beta,
+      at(heap, c),
+      ldc,
+    );
+  };
+  const run = (heap: ArrayBufferLike, call: SgemmCall) =>
+    sgemm(
+      heap,
+      call.transA,
+      call.transB,
+      call.m,
+      call.n,
+      call.k,
+      call.alpha,
+      call.a,
+      call.lda,
+      call.b,
+      call.ldb,
+      call.beta,
+      call.c,
+      call.ldc,
+    );
   return {
     library,
     threads,
-    sgemm(heap, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) {
-      if (m <= 0 || n <= 0) return;
-      const pa = at(heap, a);
-      const pb = at(heap, b);
-      const pc = at(heap, c);
-      cblasSgemm(
-        CBLAS_ROW_MAJOR,
-        transA ? CBLAS_TRANS : CBLAS_NO_TRANS,
-        transB ? CBLAS_TRANS : CBLAS_NO_TRANS,
-        m,
-        n,
-        k,
-        alpha,
-        pa,
-        lda,
-        pb,
-        ldb,
-        beta,
-        pc,
-        ldc,
+    get helperThread() {
+      return helper?.alive ?? false;
+    },
+    stopHelper() {
+      helper?.stop();
+    },
+    sgemm,
+    sgemmGroups(heap, groups) {
+      const runAll = (list: readonly (readonly SgemmCall[])[]) => {
+        for (const group of list) for (const call of group) run(heap, call);
+      };
+      if (
+        !helper?.alive || groups.length < 2 ||
+        groups.reduce((sum, g) => sum + callFlops(g), 0) < minSharedFlops
+      ) {
+        runAll(groups);
+        return;
+      }
+      const [mine, theirs] = balanceGroups(groups);
+      helper.share(
+        Number(Deno.UnsafePointer.value(baseOf(heap))),
+        theirs.flat().filter((call) => call.m > 0 && call.n > 0),
+        () => runAll(mine),
+        (call) => run(heap, call),
       );
     },
   };

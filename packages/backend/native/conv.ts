@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Blas } from "./blas.ts";
+import type { SgemmCall } from "./sgemm_call.ts";
 import {
   applyActivation,
   byteOffset,
@@ -140,17 +141,8 @@ function needsCrop(plan: ConvPlan): boolean {
   return plan.outH !== virtualRows(plan) || plan.outW !== plan.paddedW;
 }
 
-interface Tap {
-  /** The tap's block in the `[kh, kw, c, outC]` filter, in bytes. */
-  filterBytes: number;
-  /** The tap's shift in the padded input, in bytes. */
-  inputBytes: number;
-  /** Virtual output rows the tap can reach without leaving the input. */
-  rows: number;
-}
-
-function taps(plan: ConvPlan): Tap[] {
-  const list: Tap[] = [];
+function taps(plan: ConvPlan): TapMatrix[] {
+  const list: TapMatrix[] = [];
   const pixels = plan.n * plan.paddedH * plan.paddedW;
   const total = plan.n * virtualRows(plan) * plan.paddedW;
   for (let y = 0; y < plan.kh; y++) {
@@ -273,24 +265,16 @@ export function nativeConv2D(
   }
   const xOffset = byteOffset(backend, xp);
   const filterOffset = byteOffset(backend, filter);
-  for (const [index, tap] of taps(plan).entries()) {
-    blas.sgemm(
-      heap,
-      false,
-      false,
-      tap.rows,
-      plan.outC,
-      plan.c,
-      1,
-      xOffset + tap.inputBytes,
-      plan.stride * plan.c,
-      filterOffset + tap.filterBytes,
-      plan.outC,
-      index === 0 ? beta : 1,
-      gridOffset,
-      plan.outC,
-    );
-  }
+  blas.sgemmGroups(
+    heap,
+    forwardGroups(plan, taps(plan), rows, {
+      input: xOffset,
+      inputRowFloats: plan.stride * plan.c,
+      filter: filterOffset,
+      output: gridOffset,
+      beta,
+    }),
+  );
   if (xp !== x) release(backend, xp);
   let y = grid;
   if (needsCrop(plan)) {
@@ -347,24 +331,20 @@ export function nativeConv2DBackpropInput(
   );
   const spreadOffset = byteOffset(backend, spread);
   const filterOffset = byteOffset(backend, filter);
-  for (const tap of taps(plan)) {
-    blas.sgemm(
-      heap,
-      false,
-      true,
-      tap.rows,
-      plan.c,
-      plan.outC,
-      1,
-      spreadOffset,
-      plan.outC,
-      filterOffset + tap.filterBytes,
-      plan.outC,
-      1,
-      paddedOffset + tap.inputBytes,
-      plan.stride * plan.c,
-    );
-  }
+  blas.sgemmGroups(
+    heap,
+    inputGradientGroups(
+      plan,
+      taps(plan),
+      plan.n * plan.paddedH * plan.paddedW,
+      {
+        gradient: spreadOffset,
+        filter: filterOffset,
+        output: paddedOffset,
+        step: plan.stride,
+      },
+    ),
+  );
   if (spread !== dy) release(backend, spread);
   if (!needsPadding(plan)) return padded;
   const dx = backend.makeOutput([plan.n, plan.h, plan.w, plan.c], "float32");
@@ -407,24 +387,15 @@ export function nativeConv2DBackpropFilter(
   const xOffset = byteOffset(backend, xp);
   const spreadOffset = byteOffset(backend, spread);
   const dwOffset = byteOffset(backend, dw);
-  for (const tap of taps(plan)) {
-    blas.sgemm(
-      heap,
-      true,
-      false,
-      plan.c,
-      plan.outC,
-      tap.rows,
-      1,
-      xOffset + tap.inputBytes,
-      plan.stride * plan.c,
-      spreadOffset,
-      plan.outC,
-      0,
-      dwOffset + tap.filterBytes,
-      plan.outC,
-    );
-  }
+  blas.sgemmGroups(
+    heap,
+    filterGradientGroups(plan, taps(plan), {
+      input: xOffset,
+      inputRowFloats: plan.stride * plan.c,
+      gradient: spreadOffset,
+      output: dwOffset,
+    }),
+  );
   if (xp !== x) release(backend, xp);
   if (spread !== dy) release(backend, spread);
   return dw;
@@ -505,19 +476,10 @@ function movePhases(
   }
 }
 
-interface PhaseTap {
-  /** The tap's block in the `[kh, kw, c, outC]` filter, in bytes. */
-  filterBytes: number;
-  /** Where the tap's matrix starts in the phase buffer, in bytes. */
-  inputBytes: number;
-  /** Virtual rows that stay inside the tap's phase image. */
-  rows: number;
-}
-
-function phaseTaps(plan: ConvPlan, grid: PhaseGrid): PhaseTap[] {
+function phaseTaps(plan: ConvPlan, grid: PhaseGrid): TapMatrix[] {
   const s = plan.stride;
   const total = plan.n * grid.rows * grid.cols;
-  const list: PhaseTap[] = [];
+  const list: TapMatrix[] = [];
   for (let y = 0; y < plan.kh; y++) {
     for (let x = 0; x < plan.kw; x++) {
       const phase = (y % s) * s + (x % s);
@@ -597,24 +559,21 @@ function phasedConv2D(
   const filterOffset = byteOffset(backend, filter);
   // The first tap has no shift, so it covers (and with beta 0 initialises)
   // every row of the grid.
-  for (const [index, tap] of phaseTaps(plan, grid).entries()) {
-    blas.sgemm(
-      heap,
-      false,
-      false,
-      tap.rows,
-      plan.outC,
-      plan.c,
-      1,
-      phasesAt * 4 + tap.inputBytes,
-      plan.c,
-      filterOffset + tap.filterBytes,
-      plan.outC,
-      index === 0 ? beta : 1,
-      outOffset,
-      plan.outC,
-    );
-  }
+  blas.sgemmGroups(
+    heap,
+    forwardGroups(
+      plan,
+      phaseTaps(plan, grid),
+      plan.n * grid.rows * grid.cols,
+      {
+        input: phasesAt * 4,
+        inputRowFloats: plan.c,
+        filter: filterOffset,
+        output: outOffset,
+        beta,
+      },
+    ),
+  );
   release(backend, phases);
   let y = out;
   if (grid.rows !== plan.outH || grid.cols !== plan.outW) {
@@ -667,24 +626,15 @@ function phasedBackpropFilter(
   movePhases(floats, byteOffset(backend, x) / 4, phasesAt, plan, grid, true);
   const spreadOffset = byteOffset(backend, spread);
   const dwOffset = byteOffset(backend, dw);
-  for (const tap of phaseTaps(plan, grid)) {
-    blas.sgemm(
-      heap,
-      true,
-      false,
-      plan.c,
-      plan.outC,
-      tap.rows,
-      1,
-      phasesAt * 4 + tap.inputBytes,
-      plan.c,
-      spreadOffset,
-      plan.outC,
-      0,
-      dwOffset + tap.filterBytes,
-      plan.outC,
-    );
-  }
+  blas.sgemmGroups(
+    heap,
+    filterGradientGroups(plan, phaseTaps(plan, grid), {
+      input: phasesAt * 4,
+      inputRowFloats: plan.c,
+      gradient: spreadOffset,
+      output: dwOffset,
+    }),
+  );
   release(backend, phases);
   if (spread !== dy) release(backend, spread);
   return dw;
@@ -708,28 +658,181 @@ function phasedBackpropInput(
   floats.fill(0, phasesAt, phasesAt + s2 * grid.phaseFloats);
   const spreadOffset = byteOffset(backend, spread);
   const filterOffset = byteOffset(backend, filter);
-  for (const tap of phaseTaps(plan, grid)) {
-    blas.sgemm(
-      heap,
-      false,
-      true,
-      tap.rows,
-      plan.c,
-      plan.outC,
-      1,
-      spreadOffset,
-      plan.outC,
-      filterOffset + tap.filterBytes,
-      plan.outC,
-      1,
-      phasesAt * 4 + tap.inputBytes,
-      plan.c,
-    );
-  }
+  blas.sgemmGroups(
+    heap,
+    inputGradientGroups(
+      plan,
+      phaseTaps(plan, grid),
+      (s2 * grid.phaseFloats) / plan.c,
+      {
+        gradient: spreadOffset,
+        filter: filterOffset,
+        output: phasesAt * 4,
+        step: 1,
+      },
+    ),
+  );
   movePhases(floats, byteOffset(backend, dx) / 4, phasesAt, plan, grid, false);
   release(backend, phases);
   if (spread !== dy) release(backend, spread);
   return dx;
+}
+
+/** A filter tap as a matrix: where its block and its input rows start, and how many rows it has. */
+interface TapMatrix {
+  /** The tap's block in the `[kh, kw, c, outC]` filter, in bytes. */
+  filterBytes: number;
+  /** The tap's shift in its input buffer, in bytes. */
+  inputBytes: number;
+  /** Rows the tap covers. */
+  rows: number;
+}
+
+// Output rows per block: a block of C and the input rows the taps read for
+// it stay in the L2 cache while all taps add into it; blocks are also what
+// the two threads share.
+const BLOCK_BYTES = 1 << 19;
+
+function rowBlock(c: number, outC: number): number {
+  return Math.max(256, Math.floor(BLOCK_BYTES / (4 * (c + outC))));
+}
+
+interface ForwardBuffers {
+  /** Byte offset of the (padded or phase) input. */
+  input: number;
+  /** Floats from one virtual output row's input pixel to the next. */
+  inputRowFloats: number;
+  /** Byte offset of the filter. */
+  filter: number;
+  /** Byte offset of the `[rows, outC]` output grid. */
+  output: number;
+  /** Beta of the first tap (1 when the grid holds the bias). */
+  beta: number;
+}
+
+/**
+ * The forward convolution's sgemms, one group per block of output rows, each
+ * with every tap in order (the first initialises the block).
+ */
+function forwardGroups(
+  plan: ConvPlan,
+  tapList: readonly TapMatrix[],
+  rows: number,
+  at: ForwardBuffers,
+): SgemmCall[][] {
+  const block = rowBlock(plan.c, plan.outC);
+  const groups: SgemmCall[][] = [];
+  for (let start = 0; start < rows; start += block) {
+    const group: SgemmCall[] = [];
+    tapList.forEach((tap, index) => {
+      const count = Math.min(start + block, tap.rows) - start;
+      if (count <= 0) return;
+      group.push({
+        transA: false,
+        transB: false,
+        m: count,
+        n: plan.outC,
+        k: plan.c,
+        alpha: 1,
+        a: at.input + tap.inputBytes + start * at.inputRowFloats * 4,
+        lda: at.inputRowFloats,
+        b: at.filter + tap.filterBytes,
+        ldb: plan.outC,
+        beta: index === 0 ? at.beta : 1,
+        c: at.output + start * plan.outC * 4,
+        ldc: plan.outC,
+      });
+    });
+    groups.push(group);
+  }
+  return groups;
+}
+
+interface FilterGradientBuffers {
+  /** Byte offset of the (padded or phase) input. */
+  input: number;
+  /** Floats from one virtual output row's input pixel to the next. */
+  inputRowFloats: number;
+  /** Byte offset of dy on the virtual grid. */
+  gradient: number;
+  /** Byte offset of the `[kh, kw, c, outC]` filter gradient. */
+  output: number;
+}
+
+/** The filter gradient's sgemms: one independent group per tap. */
+function filterGradientGroups(
+  plan: ConvPlan,
+  tapList: readonly TapMatrix[],
+  at: FilterGradientBuffers,
+): SgemmCall[][] {
+  return tapList.map((tap) => [{
+    transA: true,
+    transB: false,
+    m: plan.c,
+    n: plan.outC,
+    k: tap.rows,
+    alpha: 1,
+    a: at.input + tap.inputBytes,
+    lda: at.inputRowFloats,
+    b: at.gradient,
+    ldb: plan.outC,
+    beta: 0,
+    c: at.output + tap.filterBytes,
+    ldc: plan.outC,
+  }]);
+}
+
+interface InputGradientBuffers {
+  /** Byte offset of dy on the virtual grid. */
+  gradient: number;
+  /** Byte offset of the filter. */
+  filter: number;
+  /** Byte offset of the zeroed (padded or phase) input gradient. */
+  output: number;
+  /** Pixels between the input-gradient pixels of consecutive grid rows. */
+  step: number;
+}
+
+/**
+ * The input gradient's sgemms. Taps add into overlapping pixels, so the
+ * groups split the input-gradient pixels (`pixels` of them) into blocks:
+ * each group has, for every tap, the grid rows whose pixel lies in its block.
+ */
+function inputGradientGroups(
+  plan: ConvPlan,
+  tapList: readonly TapMatrix[],
+  pixels: number,
+  at: InputGradientBuffers,
+): SgemmCall[][] {
+  const block = rowBlock(plan.c, plan.outC);
+  const groups: SgemmCall[][] = [];
+  for (let from = 0; from < pixels; from += block) {
+    const to = Math.min(pixels, from + block);
+    const group: SgemmCall[] = [];
+    for (const tap of tapList) {
+      const first = tap.inputBytes / (4 * plan.c);
+      const start = Math.max(0, Math.ceil((from - first) / at.step));
+      const end = Math.min(tap.rows, Math.ceil((to - first) / at.step));
+      if (end <= start) continue;
+      group.push({
+        transA: false,
+        transB: true,
+        m: end - start,
+        n: plan.c,
+        k: plan.outC,
+        alpha: 1,
+        a: at.gradient + start * plan.outC * 4,
+        lda: plan.outC,
+        b: at.filter + tap.filterBytes,
+        ldb: plan.outC,
+        beta: 1,
+        c: at.output + tap.inputBytes + start * at.step * plan.c * 4,
+        ldc: at.step * plan.c,
+      });
+    }
+    if (group.length > 0) groups.push(group);
+  }
+  return groups;
 }
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];

@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Blas } from "./blas.ts";
+import { type SgemmCall, splitRows } from "./sgemm_call.ts";
 import {
   applyActivation,
   byteOffset,
@@ -114,24 +115,24 @@ export function nativeMatMul(
   if (k > 0) {
     const lda = transposeA ? m : k;
     const ldb = transposeB ? k : n;
+    const calls: SgemmCall[] = [];
     if (!transposeA && batchesB === 1) {
       // A shared right operand: the batches of `a` stack into one tall matrix.
-      blas.sgemm(
-        heap,
-        false,
-        transposeB,
-        batches * m,
+      calls.push({
+        transA: false,
+        transB: transposeB,
+        m: batches * m,
         n,
         k,
-        1,
-        aOffset,
+        alpha: 1,
+        a: aOffset,
         lda,
-        bOffset,
+        b: bOffset,
         ldb,
         beta,
-        outOffset,
-        n,
-      );
+        c: outOffset,
+        ldc: n,
+      });
     } else {
       const sameOuter = batchesA === batches && batchesB === batches &&
         outerA.length === outerB.length;
@@ -144,24 +145,27 @@ export function nativeMatMul(
       for (let batch = 0; batch < batches; batch++) {
         const ia = batchesA === 1 ? 0 : indexA ? indexA[batch] : batch;
         const ib = batchesB === 1 ? 0 : indexB ? indexB[batch] : batch;
-        blas.sgemm(
-          heap,
-          transposeA,
-          transposeB,
+        calls.push({
+          transA: transposeA,
+          transB: transposeB,
           m,
           n,
           k,
-          1,
-          aOffset + ia * m * k * 4,
+          alpha: 1,
+          a: aOffset + ia * m * k * 4,
           lda,
-          bOffset + ib * k * n * 4,
+          b: bOffset + ib * k * n * 4,
           ldb,
           beta,
-          outOffset + batch * m * n * 4,
-          n,
-        );
+          c: outOffset + batch * m * n * 4,
+          ldc: n,
+        });
       }
     }
+    // Every call writes its own rows of the output: each is a group, and a
+    // lone call is cut by rows so that both threads have a share.
+    const pieces = calls.length === 1 ? splitRows(calls[0], 4) : calls;
+    blas.sgemmGroups(heap, pieces.map((call) => [call]));
   }
   if (bias !== undefined && !fusedBias) {
     const sum = runKernel("Add", backend, { a: out, b: bias });

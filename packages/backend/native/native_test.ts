@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { describeBackend, initBackend } from "../init.ts";
-import { blasCandidates, openBlas } from "./blas.ts";
+import { type Blas, blasCandidates, openBlas } from "./blas.ts";
 import { nativeConv2DConfig } from "./conv.ts";
 import {
   disableNativeKernels,
@@ -87,9 +87,10 @@ async function assertParity(
 
 async function withNative(
   body: () => Promise<void> | void,
+  using: Blas = blas!,
 ): Promise<void> {
   await tf.setBackend("wasm");
-  enableNativeKernels(blas!);
+  enableNativeKernels(using);
   try {
     await body();
   } finally {
@@ -134,52 +135,54 @@ Deno.test({
   },
 });
 
+async function assertMatMulCases(): Promise<void> {
+  const cases: [number[], number[], boolean, boolean][] = [
+    [[5, 7], [7, 3], false, false],
+    [[7, 5], [7, 3], true, false],
+    [[5, 7], [3, 7], false, true],
+    [[7, 5], [3, 7], true, true],
+    [[4, 5, 7], [7, 3], false, false],
+    [[4, 7, 5], [7, 3], true, false],
+    [[5, 7], [4, 7, 3], false, false],
+    [[2, 3, 5, 7], [2, 3, 3, 7], false, true],
+    [[2, 5, 0], [2, 0, 3], false, false],
+  ];
+  for (const [aShape, bShape, transposeA, transposeB] of cases) {
+    await assertParity(
+      `matMul [${aShape}]${transposeA ? "ᵀ" : ""} x [${bShape}]${
+        transposeB ? "ᵀ" : ""
+      }`,
+      [seeded(aShape, 3), seeded(bShape, 4)],
+      (a, b) => tf.matMul(a, b, transposeA, transposeB),
+    );
+  }
+  // Outer dimensions that broadcast both ways. tfjs' cpu (and stock
+  // wasm) kernels pair batches by index modulo size, which is wrong here,
+  // so the reference broadcasts the operands explicitly first.
+  const broadcasting: [number[], number[], number[], boolean][] = [
+    [[2, 1, 7, 5], [1, 3, 7, 6], [2, 3], true],
+    [[3, 1, 5, 7], [4, 7, 6], [3, 4], false],
+  ];
+  for (const [aShape, bShape, outer, transposeA] of broadcasting) {
+    await assertParity(
+      `matMul [${aShape}] x [${bShape}] broadcast to [${outer}]`,
+      [seeded(aShape, 5), seeded(bShape, 6)],
+      (a, b) => tf.matMul(a, b, transposeA),
+      (a, b) =>
+        tf.matMul(
+          tf.broadcastTo(a, [...outer, ...aShape.slice(-2)]),
+          tf.broadcastTo(b, [...outer, ...bShape.slice(-2)]),
+          transposeA,
+        ),
+    );
+  }
+}
+
 Deno.test({
   name: "native BatchMatMul matches cpu for every transpose and broadcast",
   ignore,
   async fn() {
-    await withNative(async () => {
-      const cases: [number[], number[], boolean, boolean][] = [
-        [[5, 7], [7, 3], false, false],
-        [[7, 5], [7, 3], true, false],
-        [[5, 7], [3, 7], false, true],
-        [[7, 5], [3, 7], true, true],
-        [[4, 5, 7], [7, 3], false, false],
-        [[4, 7, 5], [7, 3], true, false],
-        [[5, 7], [4, 7, 3], false, false],
-        [[2, 3, 5, 7], [2, 3, 3, 7], false, true],
-        [[2, 5, 0], [2, 0, 3], false, false],
-      ];
-      for (const [aShape, bShape, transposeA, transposeB] of cases) {
-        await assertParity(
-          `matMul [${aShape}]${transposeA ? "ᵀ" : ""} x [${bShape}]${
-            transposeB ? "ᵀ" : ""
-          }`,
-          [seeded(aShape, 3), seeded(bShape, 4)],
-          (a, b) => tf.matMul(a, b, transposeA, transposeB),
-        );
-      }
-      // Outer dimensions that broadcast both ways. tfjs' cpu (and stock
-      // wasm) kernels pair batches by index modulo size, which is wrong here,
-      // so the reference broadcasts the operands explicitly first.
-      const broadcasting: [number[], number[], number[], boolean][] = [
-        [[2, 1, 7, 5], [1, 3, 7, 6], [2, 3], true],
-        [[3, 1, 5, 7], [4, 7, 6], [3, 4], false],
-      ];
-      for (const [aShape, bShape, outer, transposeA] of broadcasting) {
-        await assertParity(
-          `matMul [${aShape}] x [${bShape}] broadcast to [${outer}]`,
-          [seeded(aShape, 5), seeded(bShape, 6)],
-          (a, b) => tf.matMul(a, b, transposeA),
-          (a, b) =>
-            tf.matMul(
-              tf.broadcastTo(a, [...outer, ...aShape.slice(-2)]),
-              tf.broadcastTo(b, [...outer, ...bShape.slice(-2)]),
-              transposeA,
-            ),
-        );
-      }
-    });
+    await withNative(assertMatMulCases);
   },
 });
 
@@ -257,51 +260,94 @@ const CONV_CASES: ConvCase[] = [
   },
 ];
 
+async function assertConvParity(c: ConvCase): Promise<void> {
+  const label = `conv [${c.x}] * [${c.filter}] s${c.strides} ${c.pad}`;
+  const dilation = c.dilation ?? 1;
+  await assertParity(
+    label,
+    [seeded(c.x, 21), seeded(c.filter, 22)],
+    (x, f) =>
+      tf.conv2d(
+        x as tf.Tensor4D,
+        f as tf.Tensor4D,
+        c.strides,
+        c.pad,
+        "NHWC",
+        dilation,
+      ),
+  );
+  if (dilation !== 1) return;
+  const info = tf.backend_util.computeConv2DInfo(
+    c.x as [number, number, number, number],
+    c.filter as [number, number, number, number],
+    c.strides,
+    1,
+    c.pad,
+  );
+  const dyShape = [
+    info.batchSize,
+    info.outHeight,
+    info.outWidth,
+    info.outChannels,
+  ];
+  await assertParity(
+    `${label} gradients`,
+    [seeded(c.x, 23), seeded(c.filter, 24), seeded(dyShape, 25)],
+    (x, f, dy) =>
+      tf.grads((x, f) =>
+        tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, c.strides, c.pad)
+      )([x, f], dy),
+  );
+}
+
 Deno.test({
   name: "native Conv2D and its gradients match cpu (strides, padding)",
   ignore,
   async fn() {
     await withNative(async () => {
-      for (const c of CONV_CASES) {
-        const label = `conv [${c.x}] * [${c.filter}] s${c.strides} ${c.pad}`;
-        const dilation = c.dilation ?? 1;
-        await assertParity(
-          label,
-          [seeded(c.x, 21), seeded(c.filter, 22)],
-          (x, f) =>
-            tf.conv2d(
-              x as tf.Tensor4D,
-              f as tf.Tensor4D,
-              c.strides,
-              c.pad,
-              "NHWC",
-              dilation,
-            ),
-        );
-        if (dilation !== 1) continue;
-        const info = tf.backend_util.computeConv2DInfo(
-          c.x as [number, number, number, number],
-          c.filter as [number, number, number, number],
-          c.strides,
-          1,
-          c.pad,
-        );
-        const dyShape = [
-          info.batchSize,
-          info.outHeight,
-          info.outWidth,
-          info.outChannels,
-        ];
-        await assertParity(
-          `${label} gradients`,
-          [seeded(c.x, 23), seeded(c.filter, 24), seeded(dyShape, 25)],
-          (x, f, dy) =>
-            tf.grads((x, f) =>
-              tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, c.strides, c.pad)
-            )([x, f], dy),
-        );
-      }
+      for (const c of CONV_CASES) await assertConvParity(c);
     });
+  },
+});
+
+Deno.test({
+  name: "the helper thread's share of conv and matmul sgemms matches cpu",
+  ignore,
+  async fn() {
+    // Every call is shared, however small, so the small cases above take
+    // the two-thread path too; the larger ones are ResNet-like layers.
+    const shared = openBlas({
+      threads: 1,
+      helperThread: true,
+      minSharedFlops: 0,
+    });
+    const sharing = shared.blas;
+    if (!sharing) throw new Error(`no native BLAS: ${shared.status.reason}`);
+    try {
+      assert(shared.status.helperThread, "the helper thread did not start");
+      await withNative(async () => {
+        await assertMatMulCases();
+        const cases: ConvCase[] = [
+          ...CONV_CASES,
+          {
+            x: [4, 16, 16, 16],
+            filter: [3, 3, 16, 16],
+            strides: 1,
+            pad: "same",
+          },
+          {
+            x: [4, 16, 16, 16],
+            filter: [3, 3, 16, 32],
+            strides: 2,
+            pad: "same",
+          },
+        ];
+        for (const c of cases) await assertConvParity(c);
+      }, sharing);
+      assert(sharing.helperThread, "the helper thread stopped");
+    } finally {
+      sharing.stopHelper();
+    }
   },
 });
 

@@ -1,0 +1,53 @@
+/** What the main thread and the BLAS helper thread share. */
+
+/** The `cblas_sgemm` signature, for `Deno.dlopen`. */
+export const SGEMM_SYMBOLS = {
+  cblas_sgemm: {
+    parameters: [
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "f32",
+      "pointer",
+      "i32",
+      "pointer",
+      "i32",
+      "f32",
+      "pointer",
+      "i32",
+    ],
+    result: "void",
+  },
+} as const;
+
+/** Numbers per posted call: transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc. */
+export const CALL_FIELDS = 13;
+
+/** The helper's state, word 0 of the control block. */
+export const HelperState = {
+  /** Waiting for calls. */
+  Idle: 0,
+  /** Calls posted; the helper is running them. */
+  Posted: 1,
+  /** The posted calls are done. */
+  Done: 2,
+  /** The helper could not open the library and has run nothing. */
+  Failed: 3,
+} as const;
+
+/**
+ * The first message to the helper. `control` holds 3 Int32 words: state,
+ * call count, and whether a call threw. `calls` holds the heap's base
+ * address, then `CALL_FIELDS` numbers per call (offsets in bytes).
+ */
+export interface StartMessage {
+  /** The BLAS library path to open. */
+  library: string;
+  /** The control block. */
+  control: SharedArrayBuffer;
+  /** The posted calls. */
+  calls: SharedArrayBuffer;
+}

@@ -1,0 +1,122 @@
+/**
+ * Per-kernel profile of one training step or one inference batch of a
+ * model: the kernels by total time, their call counts, and the step's wall
+ * time. Where `docs/performance.md`'s "where the time goes" tables come from.
+ *
+ *   deno run -A tasks/profile_models.ts [--model resnet8] [--mode infer|train]
+ *     [--batch 64] [--backend wasm] [--top 12]
+ *
+ * Kernel times come from `tf.profile` (wall time around each kernel on
+ * wasm), so they include the helper thread's share of a shared kernel.
+ */
+import { parseArgs } from "@std/cli/parse-args";
+import * as tf from "@tensorflow/tfjs";
+import {
+  type BackendChoice,
+  describeBackend,
+  initBackend,
+} from "@vitkd/backend";
+import { buildModel } from "@vitkd/models";
+
+const args = parseArgs(Deno.args, {
+  string: ["model", "mode", "batch", "backend", "top"],
+  default: {
+    model: "resnet8",
+    mode: "infer",
+    batch: "64",
+    backend: "wasm",
+    top: "12",
+  },
+  unknown: (flag: string) => {
+    if (flag.startsWith("-")) {
+      console.error(`error: unknown flag ${flag}`);
+      Deno.exit(2);
+    }
+    return true;
+  },
+});
+const batch = Number(args.batch);
+const top = Number(args.top);
+if (!Number.isInteger(batch) || batch < 1 || !Number.isInteger(top)) {
+  console.error(
+    `error: --batch and --top take positive integers, got ${args.batch} and ${args.top}`,
+  );
+  Deno.exit(2);
+}
+if (args.mode !== "infer" && args.mode !== "train") {
+  console.error(`error: --mode is infer or train, got "${args.mode}"`);
+  Deno.exit(2);
+}
+
+const info = await initBackend({ backend: args.backend as BackendChoice });
+console.log(`backend: ${describeBackend(info)}`);
+const model = buildModel(args.model, { seed: 1 });
+const [h, w, c] = model.inputs[0].shape.slice(1) as number[];
+const classes = model.outputs[0].shape[1] as number;
+const x = tf.randomNormal([batch, h, w, c], 0, 1, "float32", 1);
+const labels = tf.oneHot(
+  tf.randomUniform([batch], 0, classes, "int32", 2) as tf.Tensor1D,
+  classes,
+);
+const optimizer = tf.train.adam(1e-3);
+
+function step(): tf.Tensor {
+  if (args.mode === "infer") {
+    const out = model.predict(x, { batchSize: batch });
+    const heads = Array.isArray(out) ? out : [out];
+    return tf.addN(heads);
+  }
+  return optimizer.minimize(() => {
+    const out = model.apply(x, { training: true }) as tf.Tensor | tf.Tensor[];
+    const heads = Array.isArray(out) ? out : [out];
+    return heads.map((head) =>
+      tf.losses.softmaxCrossEntropy(labels, head) as tf.Scalar
+    ).reduce((a, b) => tf.add(a, b));
+  }, true)!;
+}
+
+async function timedStep(): Promise<number> {
+  const started = performance.now();
+  const out = step();
+  await out.data();
+  out.dispose();
+  return performance.now() - started;
+}
+
+for (let i = 0; i < 3; i++) await timedStep();
+const walls: number[] = [];
+for (let i = 0; i < 10; i++) walls.push(await timedStep());
+walls.sort((a, b) => a - b);
+const profile = await tf.profile(async () => {
+  const out = step();
+  await out.data();
+  out.dispose();
+});
+const byKernel = new Map<string, { ms: number; calls: number }>();
+// Ops composed of kernels (`fusedConv2d__op`) are timed too; their kernels
+// are already counted.
+const kernels = profile.kernels.filter((k) => !k.name.endsWith("__op"));
+for (const kernel of kernels) {
+  const entry = byKernel.get(kernel.name) ?? { ms: 0, calls: 0 };
+  entry.ms += Number(kernel.kernelTimeMs);
+  entry.calls++;
+  byKernel.set(kernel.name, entry);
+}
+const rows = [...byKernel].sort((a, b) => b[1].ms - a[1].ms);
+const kernelMs = rows.reduce((sum, [, e]) => sum + e.ms, 0);
+console.log(
+  `\n${args.model} ${args.mode}, batch ${batch}: median step ${
+    walls[walls.length >> 1].toFixed(1)
+  } ms (${
+    (batch / walls[walls.length >> 1] * 1000).toFixed(0)
+  } img/s); profiled step: ${
+    kernelMs.toFixed(1)
+  } ms in ${kernels.length} kernels\n`,
+);
+console.log("| kernel | calls | ms |\n|---|---:|---:|");
+for (const [name, e] of rows.slice(0, top)) {
+  console.log(`| ${name} | ${e.calls} | ${e.ms.toFixed(2)} |`);
+}
+tf.dispose([x, labels]);
+optimizer.dispose();
+model.dispose();
