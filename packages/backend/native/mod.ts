@@ -2,7 +2,8 @@
  * The optional native BLAS path for the wasm backend: OpenBLAS (or
  * Accelerate on macOS) opened through Deno FFI, and wasm kernels for
  * matmuls and 2-D convolutions that hand tensors on the wasm heap straight
- * to `cblas_sgemm`. Needs `--allow-ffi`; without it, or without a library,
+ * to `cblas_sgemm`, sharing the sgemms of one kernel with a helper thread
+ * (the second core; `VITKD_BLAS_HELPER=0` turns it off). Needs `--allow-ffi`; without it, or without a library,
  * everything stays on the pure wasm kernels.
  *
  * ```ts
@@ -20,4 +21,11 @@
  */
 export * from "./blas.ts";
 export * from "./register.ts";
+export { BlasHelper } from "./blas_helper.ts";
+export {
+  balanceGroups,
+  callFlops,
+  type SgemmCall,
+  splitRows,
+} from "./sgemm_call.ts";
 export { type ConvPlan, planConv } from "./conv.ts";
