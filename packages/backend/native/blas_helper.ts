@@ -11,6 +11,8 @@ const CAPACITY = 4096;
 
 // A helper that has not answered in this long is taken for dead.
 const ANSWER_TIMEOUT_MS = 120_000;
+// How long start() waits for the helper to open the library.
+const START_TIMEOUT_MS = 10_000;
 
 /**
  * A second thread that runs sgemm calls on the main thread's wasm heap, so
@@ -43,14 +45,13 @@ export class BlasHelper {
    * worker permission, no shared memory).
    */
   static start(library: string): BlasHelper | string {
+    let worker: Worker | undefined;
     try {
       const control = new Int32Array(new SharedArrayBuffer(3 * 4));
       const calls = new Float64Array(
         new SharedArrayBuffer((1 + CAPACITY * CALL_FIELDS) * 8),
       );
-      const worker = new Worker(
-        new URL("./blas_helper_worker.ts", import.meta.url),
-      );
+      worker = new Worker(new URL("./blas_helper_worker.ts", import.meta.url));
       worker.unref();
       const message: StartMessage = {
         library,
@@ -58,8 +59,28 @@ export class BlasHelper {
         calls: calls.buffer as SharedArrayBuffer,
       };
       worker.postMessage(message);
-      return new BlasHelper(worker, control, calls);
+      // The worker loads and opens the library on its own thread (tens of
+      // ms), so its state is known before the first kernel needs it.
+      const started = performance.now();
+      while (Atomics.load(control, 0) === HelperState.Starting) {
+        const left = START_TIMEOUT_MS - (performance.now() - started);
+        if (left <= 0) break;
+        Atomics.wait(control, 0, HelperState.Starting, left);
+      }
+      const state = Atomics.load(control, 0);
+      if (state !== HelperState.Idle) {
+        void worker.terminate();
+        return state === HelperState.Failed
+          ? `no helper thread: it could not open ${library}`
+          : `no helper thread: it did not start in ${
+            START_TIMEOUT_MS / 1000
+          } s`;
+      }
+      const helper = new BlasHelper(worker, control, calls);
+      worker.on("error", () => helper.stop());
+      return helper;
     } catch (error) {
+      if (worker) void worker.terminate();
       return `no helper thread: ${(error as Error).message ?? error}`;
     }
   }
@@ -81,14 +102,21 @@ export class BlasHelper {
     runOwn: () => void,
     runCall: (call: SgemmCall) => void,
   ): void {
-    const posted = this.#alive ? this.#post(base, theirs) : 0;
-    runOwn();
-    const left = posted < theirs.length ? theirs.slice(posted) : [];
-    if (posted > 0 && !this.#await()) {
-      // It never started: nothing of its share has run.
+    const posted = this.#alive && theirs.length > 0
+      ? this.#post(base, theirs)
+      : 0;
+    let ranPosted = true;
+    try {
+      runOwn();
+    } finally {
+      // Even when runOwn throws, the helper must be done with the heap
+      // before the caller frees anything.
+      if (posted > 0) ranPosted = this.#await();
+    }
+    if (!ranPosted) {
       for (const call of theirs.slice(0, posted)) runCall(call);
     }
-    for (const call of left) runCall(call);
+    for (const call of theirs.slice(posted)) runCall(call);
   }
 
   /** Stops the helper thread. */
@@ -127,7 +155,7 @@ export class BlasHelper {
       HelperState.Posted,
     );
     if (before !== HelperState.Idle) {
-      this.#alive = false;
+      this.stop();
       return 0;
     }
     Atomics.notify(this.#control, 0);

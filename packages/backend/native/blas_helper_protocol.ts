@@ -28,14 +28,16 @@ export const CALL_FIELDS = 13;
 
 /** The helper's state, word 0 of the control block. */
 export const HelperState = {
+  /** Opening the library (shared memory starts zeroed). */
+  Starting: 0,
   /** Waiting for calls. */
-  Idle: 0,
+  Idle: 1,
   /** Calls posted; the helper is running them. */
-  Posted: 1,
+  Posted: 2,
   /** The posted calls are done. */
-  Done: 2,
+  Done: 3,
   /** The helper could not open the library and has run nothing. */
-  Failed: 3,
+  Failed: 4,
 } as const;
 
 /**

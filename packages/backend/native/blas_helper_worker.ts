@@ -30,11 +30,16 @@ function serve(message: StartMessage): void {
     return;
   }
   const sgemm = lib.symbols.cblas_sgemm;
+  Atomics.store(control, 0, HelperState.Idle);
+  Atomics.notify(control, 0);
   const pointer = (address: number) =>
     Deno.UnsafePointer.create(BigInt(address));
   while (true) {
-    while (Atomics.load(control, 0) !== HelperState.Posted) {
-      Atomics.wait(control, 0, HelperState.Idle);
+    // Sleeps in whatever state it finds (Idle, or Done until the main
+    // thread has read it) rather than spinning.
+    let state: number;
+    while ((state = Atomics.load(control, 0)) !== HelperState.Posted) {
+      Atomics.wait(control, 0, state);
     }
     const count = control[1];
     let failed = 0;
