@@ -23,6 +23,15 @@ export const SGEMM_SYMBOLS = {
   },
 } as const;
 
+/** OpenBLAS's thread-count setter, for `Deno.dlopen` (optional). */
+export const THREAD_COUNT_SYMBOL = {
+  openblas_set_num_threads: {
+    parameters: ["i32"],
+    result: "void",
+    optional: true,
+  },
+} as const;
+
 /** Numbers per posted call: transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc. */
 export const CALL_FIELDS = 13;
 

@@ -11,6 +11,7 @@ import {
   HelperState,
   SGEMM_SYMBOLS,
   type StartMessage,
+  THREAD_COUNT_SYMBOL,
 } from "./blas_helper_protocol.ts";
 
 const CBLAS_ROW_MAJOR = 101;
@@ -30,6 +31,15 @@ function serve(message: StartMessage): void {
     return;
   }
   const sgemm = lib.symbols.cblas_sgemm;
+  // OpenMP's thread count is per thread: without this, the helper's sgemms
+  // would each start a team of one thread per core, and the two threads'
+  // calls then ran slower together than the main thread's alone.
+  try {
+    Deno.dlopen(message.library, THREAD_COUNT_SYMBOL).symbols
+      .openblas_set_num_threads?.(1);
+  } catch {
+    // Not OpenBLAS (Accelerate): it has no such control.
+  }
   Atomics.store(control, 0, HelperState.Idle);
   Atomics.notify(control, 0);
   const pointer = (address: number) =>
