@@ -30,7 +30,7 @@ import { distillStage } from "./stage_distill.ts";
 import { evalStage, writeCurves, writeReport } from "./stage_eval.ts";
 import { precomputeStage } from "./stage_precompute.ts";
 import { teachersStage } from "./stage_teachers.ts";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 
 /** How the pipeline talks to the user. */
 export interface PipelineIo {
@@ -67,11 +67,20 @@ export function configDifferences(
   stored: TrainConfig,
   parsed: ParsedCommandLine,
 ): string[] {
+  // The same folder named relatively or absolutely is the same data set.
+  const comparable = (config: TrainConfig, key: keyof TrainConfig) => {
+    const value = config[key];
+    if (key === "dataset" && config.dataset.path !== undefined) {
+      return JSON.stringify({
+        ...config.dataset,
+        path: resolve(config.dataset.path),
+      });
+    }
+    return JSON.stringify(value);
+  };
   return parsed.explicit
     .filter((key) => key !== "backend")
-    .filter((key) =>
-      JSON.stringify(stored[key]) !== JSON.stringify(parsed.config[key])
-    )
+    .filter((key) => comparable(stored, key) !== comparable(parsed.config, key))
     .map((key) =>
       `${key}: run.json has ${JSON.stringify(stored[key])}, the command line ${
         JSON.stringify(parsed.config[key])

@@ -57,3 +57,22 @@ Deno.test("configDifferences names flags that differ from run.json", () => {
     "tau: run.json has 1, the command line 2",
   ]);
 });
+
+Deno.test("configDifferences takes a data folder named relatively or absolutely as the same", () => {
+  const stored = presetConfig("cifar10-lowdata");
+  stored.dataset = { kind: "cifar10-folder", path: Deno.cwd() + "/data/c10" };
+  const relative = parseCommandLine([
+    "--dataset",
+    "cifar10-folder",
+    "--data-path",
+    "./data/c10",
+  ]);
+  assertEquals(configDifferences(stored, relative), []);
+  const other = parseCommandLine([
+    "--dataset",
+    "cifar10-folder",
+    "--data-path",
+    "./data/other",
+  ]);
+  assertEquals(configDifferences(stored, other).length, 1);
+});
