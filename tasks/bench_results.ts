@@ -11,6 +11,7 @@
  *   deno task bench:results --budget gpu    # WebGPU, several seeds
  *     [--data-path DIR] [--per-class N] [--test-per-class N|all]
  *     [--teacher-epochs N] [--epochs N] [--seeds 0,1,2] [--backend B]
+ *     [--teacher-backend B]
  *     [--runs-dir DIR] [--out DIR] [--cache-dir DIR]
  *
  * Drives the train app in-process (`main(args)` of `@vitkd/train`), one run
@@ -63,6 +64,13 @@ interface Budget {
   views: number;
   seeds: number[];
   backend: string;
+  /**
+   * Backend of the teachers' training and logit precompute, when not
+   * `backend`: tfjs-webgpu trains the small conv nets slowly (resnet8 32
+   * img/s on an H100 against about 480 on 2 CPU cores with wasm), so the
+   * gpu budget trains them on the CPU and the students on the GPU.
+   */
+  teacherBackend?: string;
   needs: string;
 }
 
@@ -120,8 +128,9 @@ const BUDGETS: Record<string, Budget> = {
     views: 8,
     seeds: [0, 1, 2],
     backend: "webgpu",
+    teacherBackend: "wasm",
     needs:
-      "a GPU that Deno's WebGPU can use (--backend webgpu); three seeds for mean and spread",
+      "a GPU that Deno's WebGPU can use for the students, the CPU (wasm) for the teachers; estimated from measured throughput (H100: vit-small 269 train img/s; 2 CPU cores: resnet8 ~480, rednet8 ~330 img/s) at about 3.5 h per seed (teachers ~15 min, six students ~3 h), three seeds",
   },
 };
 
@@ -237,6 +246,7 @@ function parseSettings(args: string[]): Settings {
       "epochs",
       "seeds",
       "backend",
+      "teacher-backend",
       "runs-dir",
       "out",
       "cache-dir",
@@ -252,7 +262,8 @@ function parseSettings(args: string[]): Settings {
     console.log(
       "deno task bench:results [--budget tiny|cpu|gpu] [--data-path DIR] [--per-class N]\n" +
         "  [--test-per-class N|all] [--teacher-epochs N] [--epochs N]\n" +
-        "  [--seeds 0,1,2] [--backend auto|webgpu|wasm|cpu] [--runs-dir DIR] [--out DIR] [--cache-dir DIR]\n" +
+        "  [--seeds 0,1,2] [--backend auto|webgpu|wasm|cpu] [--teacher-backend B]\n" +
+        "  [--runs-dir DIR] [--out DIR] [--cache-dir DIR]\n" +
         "  [--ablations]   also the investigation: the two-token student with halved weights or tau 4",
     );
     Deno.exit(0);
@@ -298,7 +309,13 @@ function parseSettings(args: string[]): Settings {
     }
     budget.seeds = seeds;
   }
-  if (flags.backend !== undefined) budget.backend = flags.backend;
+  if (flags.backend !== undefined) {
+    budget.backend = flags.backend;
+    budget.teacherBackend = flags["teacher-backend"] ?? flags.backend;
+  }
+  if (flags["teacher-backend"] !== undefined) {
+    budget.teacherBackend = flags["teacher-backend"];
+  }
   const runsDir = flags["runs-dir"] ?? `runs/bench-results-${budgetName}`;
   return {
     budgetName,
@@ -314,7 +331,11 @@ function parseSettings(args: string[]): Settings {
 }
 
 /** The train-app flags every run of one seed shares. */
-function commonArgs(s: Settings, seed: number): string[] {
+function commonArgs(
+  s: Settings,
+  seed: number,
+  backend: string = s.budget.backend,
+): string[] {
   const b = s.budget;
   const args = [
     "--preset",
@@ -351,7 +372,7 @@ function commonArgs(s: Settings, seed: number): string[] {
     "--seed",
     String(seed),
     "--backend",
-    b.backend,
+    backend,
     "--runs-dir",
     s.runsDir,
     "--cache-dir",
@@ -406,7 +427,7 @@ function teacherRunName(seed: number): string {
 async function teacherRun(s: Settings, seed: number): Promise<RunState> {
   const name = teacherRunName(seed);
   const args = [
-    ...commonArgs(s, seed),
+    ...commonArgs(s, seed, s.budget.teacherBackend ?? s.budget.backend),
     "--teachers",
     `${CNN},${INN}`,
     "--name",
@@ -723,7 +744,12 @@ function reportMarkdown(
       f0.teachers.data?.train ?? "?"
     } images), ${f0.teachers.data?.test ?? "?"} test images; seeds ${
       figures.map((f) => f.seed).join(", ")
-    }; backend ${f0.teachers.backend ?? "?"}.`,
+    }; backend ${f0.teachers.backend ?? "?"}${
+      f0.variants.none?.backend &&
+        f0.variants.none.backend !== f0.teachers.backend
+        ? ` (teachers), ${f0.variants.none.backend} (students)`
+        : ""
+    }.`,
     `Teachers ${CNN} (CNN) and ${INN} (INN), ${b.teacherEpochs} epochs; student ${b.student} ${
       JSON.stringify(b.studentOptions)
     }, ${b.epochs} epochs, batch ${b.batchSize}, lr ${b.learningRate}, ${b.views} stored augmented views per image, the same seed, data and augmentation for every variant.`,
