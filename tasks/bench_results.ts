@@ -111,7 +111,7 @@ const BUDGETS: Record<string, Budget> = {
     seeds: [0, 1, 2],
     backend: "auto",
     needs:
-      "2 CPU cores (wasm backend, OpenBLAS when installed), about an hour: 20 min per seed, three seeds; `--ablations` adds four students per seed (about 10 min)",
+      "2 CPU cores (wasm backend, OpenBLAS when installed), about an hour: 20 min per seed, three seeds; `--ablations` adds six students per seed (about 15 min)",
   },
   gpu: {
     perClass: 500,
@@ -187,7 +187,9 @@ const VARIANTS: Variant[] = [
  * weights the two-token loss puts twice the single-teacher distillation
  * weight on the teachers; `both-half` gives it the same total; `tau4` softens
  * the targets so more of each teacher's ranking of the wrong classes, where
- * the two teachers differ, reaches the student.
+ * the two teachers differ, reaches the student; `cnn-w2` and `ensemble-w2`
+ * give one token the two-token student's total distillation weight, which
+ * separates "two teachers" from "twice the weight".
  */
 const ABLATIONS: Variant[] = [
   {
@@ -210,6 +212,20 @@ const ABLATIONS: Variant[] = [
     loss: "multi",
     teachers: [CNN],
     args: ["--tau", "4"],
+  },
+  {
+    id: "cnn-w2",
+    label: "student, CNN teacher only, weights 1, 2",
+    loss: "multi",
+    teachers: [CNN],
+    args: ["--weights", "1,2"],
+  },
+  {
+    id: "ensemble-w2",
+    label: "student, averaged ensemble, weights 1, 2",
+    loss: "ensemble",
+    teachers: [CNN, INN],
+    args: ["--weights", "1,2"],
   },
   {
     id: "ensemble-tau4",
@@ -264,7 +280,7 @@ function parseSettings(args: string[]): Settings {
         "  [--test-per-class N|all] [--teacher-epochs N] [--epochs N]\n" +
         "  [--seeds 0,1,2] [--backend auto|webgpu|wasm|cpu] [--teacher-backend B]\n" +
         "  [--runs-dir DIR] [--out DIR] [--cache-dir DIR]\n" +
-        "  [--ablations]   also the investigation: the two-token student with halved weights or tau 4",
+        "  [--ablations]   also the investigation: halved and doubled distillation weights, tau 4",
     );
     Deno.exit(0);
   }
@@ -703,6 +719,10 @@ function investigationLines(
     resultsTable(ablationRows),
     "",
     comparisonTable(all, [
+      { a: "both", b: "cnn-w2" },
+      { a: "both", b: "ensemble-w2" },
+      { a: "cnn-w2", b: "cnn" },
+      { a: "ensemble-w2", b: "ensemble" },
       { a: "both-half", b: "both" },
       { a: "both-half", b: "cnn" },
       { a: "both-half", b: "ensemble" },
