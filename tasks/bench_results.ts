@@ -603,6 +603,12 @@ function runSeconds(state: RunState): number {
   return Object.values(state.stages).reduce((a, r) => a + r.seconds, 0);
 }
 
+/** Wall seconds of everything a seed ran: its teacher run and every variant. */
+function seedSeconds(f: SeedFigures): number {
+  return runSeconds(f.teachers) +
+    Object.values(f.variants).reduce((a, v) => a + runSeconds(v), 0);
+}
+
 interface SeedFigures {
   seed: number;
   teachers: RunState;
@@ -799,9 +805,11 @@ function reportMarkdown(
     "",
     `Stored logits (both teachers, fp32, ${b.views} views): ${
       formatBytes(f0.storeBytes)
-    }. This invocation (skipped runs excluded): ${
+    }. The runs' own wall times add up to ${
+      figures.map((f) => formatSeconds(seedSeconds(f))).join(", ")
+    } per seed (the teacher run and every variant, ablations included); this invocation took ${
       formatSeconds(totalSeconds)
-    }.`,
+    } (complete runs are skipped).`,
     "",
     `Command: \`deno task bench:results --budget ${s.budgetName}\` (runs in \`${s.runsDir}/\`). Needs: ${b.needs}.`,
     "",
