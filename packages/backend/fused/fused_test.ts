@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { assert, assertThrows } from "@std/assert";
+import { assert, assertEquals, assertThrows } from "@std/assert";
 import {
   assertAllClose,
   type HostTensor,
@@ -18,6 +18,14 @@ import {
   tokensToHeads,
 } from "./ops.ts";
 import { registerFusedKernels } from "./register.ts";
+import { MIN_SHARED_ELEMENTS } from "./parallel_loops.ts";
+import { AS_ERF } from "../native/loops.ts";
+import {
+  activeHelper,
+  disableNativeKernels,
+  enableNativeKernels,
+  loadNativeBlas,
+} from "../native/register.ts";
 
 registerFusedKernels();
 
@@ -118,6 +126,58 @@ Deno.test("fusedGelu default keeps the slope", async () => {
     [seeded([5, 37], 7, 7)],
     seeded([5, 37], 8),
   );
+});
+
+Deno.test("the GELU loop's erf constants are tfjs'", () => {
+  const u = tf.backend_util;
+  assertEquals([...AS_ERF], [
+    u.ERF_P,
+    u.ERF_A1,
+    u.ERF_A2,
+    u.ERF_A3,
+    u.ERF_A4,
+    u.ERF_A5,
+  ]);
+});
+
+Deno.test({
+  name:
+    "fused GELU and layer norm shared with the helper thread = on one thread, exactly",
+  ignore: !loadNativeBlas().blas?.helper,
+  async fn() {
+    // 300 rows of 256: above the split threshold, an even row count.
+    const shape = [300, 256];
+    assert(300 * 256 >= MIN_SHARED_ELEMENTS);
+    const x = seeded(shape, 21, 6);
+    const gamma = seeded([256], 22, 1.5);
+    const beta = seeded([256], 23);
+    const probe = seeded(shape, 24);
+    const compute = () => {
+      const [a, g, b, p] = [x, gamma, beta, probe].map(toTensor);
+      const slope = tf.grad((t: tf.Tensor) =>
+        tf.sum(tf.mul(fusedGelu(t, { training: true }), p))
+      )(a);
+      return [
+        fusedGelu(a, { training: false }),
+        fusedGelu(a, { training: true }),
+        slope,
+        fusedLayerNorm(a, g, b, 1e-6),
+      ];
+    };
+    disableNativeKernels();
+    const alone = await onBackend("wasm", compute);
+    enableNativeKernels(loadNativeBlas().blas!);
+    let shared: HostTensor[];
+    try {
+      assert(activeHelper(), "no active helper thread");
+      shared = await onBackend("wasm", compute);
+    } finally {
+      disableNativeKernels();
+    }
+    for (let i = 0; i < alone.length; i++) {
+      assertEquals(shared[i].values, alone[i].values, `output ${i}`);
+    }
+  },
 });
 
 // The stock layout change: slice part, [N, L, H, d] -> [N, H, L, d].

@@ -7,6 +7,8 @@ import {
   sizeOf,
   wasmConfig,
 } from "./heap_kernel.ts";
+import { LoopId } from "../native/loops.ts";
+import { runHeapLoop } from "./parallel_loops.ts";
 
 /** Kernel name: layer norm over the last axis; outputs y, mean, 1/std. */
 export const LAYER_NORM = "VitkdLayerNorm";
@@ -35,7 +37,11 @@ function widthOf(
   return width;
 }
 
-/** `y = (x - mean) / sqrt(var + epsilon) * gamma + beta` per row, in one pass over the heap. */
+/**
+ * `y = (x - mean) / sqrt(var + epsilon) * gamma + beta` per row, in one
+ * pass over the heap (loops.ts; large inputs split by rows with the helper
+ * thread).
+ */
 export const layerNormConfig: tf.KernelConfig = wasmConfig(
   LAYER_NORM,
   (inputs, attrs, backend) => {
@@ -50,36 +56,22 @@ export const layerNormConfig: tf.KernelConfig = wasmConfig(
     const y = backend.makeOutput([...x.shape], "float32");
     const mean = backend.makeOutput(rowShape, "float32");
     const inverse = backend.makeOutput(rowShape, "float32");
-    const heap = heapOf(backend);
-    const xAt = floatOffset(backend, x);
-    const gAt = floatOffset(backend, gamma);
-    const bAt = floatOffset(backend, beta);
-    const yAt = floatOffset(backend, y);
-    const mAt = floatOffset(backend, mean);
-    const iAt = floatOffset(backend, inverse);
-    for (let r = 0; r < rows; r++) {
-      const base = xAt + r * width;
-      // One pass of sum and sum of squares: in float64 the cancellation in
-      // E[x²] - E[x]² stays far below float32 rounding unless |mean| / std
-      // exceeds ~1e4, which normalised activations never approach.
-      let sum = 0;
-      let sumSquares = 0;
-      for (let j = 0; j < width; j++) {
-        const v = heap[base + j];
-        sum += v;
-        sumSquares += v * v;
-      }
-      const mu = sum / width;
-      const squares = Math.max(0, sumSquares - sum * mu);
-      const inv = 1 / Math.sqrt(squares / width + epsilon);
-      const out = yAt + r * width;
-      for (let j = 0; j < width; j++) {
-        heap[out + j] = (heap[base + j] - mu) * inv * heap[gAt + j] +
-          heap[bAt + j];
-      }
-      heap[mAt + r] = mu;
-      heap[iAt + r] = inv;
-    }
+    runHeapLoop(
+      backend,
+      LoopId.LayerNorm,
+      [
+        floatOffset(backend, x),
+        floatOffset(backend, gamma),
+        floatOffset(backend, beta),
+        floatOffset(backend, y),
+        floatOffset(backend, mean),
+        floatOffset(backend, inverse),
+        width,
+        epsilon,
+      ],
+      rows,
+      width,
+    );
     return [y, mean, inverse];
   },
 );

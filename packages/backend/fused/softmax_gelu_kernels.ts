@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import type * as tf from "@tensorflow/tfjs";
 import {
   floatOffset,
   type FusedBackend,
@@ -9,6 +9,8 @@ import {
   wasmConfig,
 } from "./heap_kernel.ts";
 import { release, runKernel } from "../native/heap.ts";
+import { LoopId } from "../native/loops.ts";
+import { runHeapLoop } from "./parallel_loops.ts";
 
 /** Kernel name: softmax over the last axis. */
 export const SOFTMAX = "VitkdSoftmax";
@@ -73,18 +75,10 @@ export const softmaxGradConfig: tf.KernelConfig = wasmConfig(
   },
 );
 
-const P = tf.backend_util.ERF_P;
-const A1 = tf.backend_util.ERF_A1;
-const A2 = tf.backend_util.ERF_A2;
-const A3 = tf.backend_util.ERF_A3;
-const A4 = tf.backend_util.ERF_A4;
-const A5 = tf.backend_util.ERF_A5;
-const SQRT_HALF = Math.SQRT1_2;
-const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
-
-// erf(z) = 1 - poly(t) t e^{-z²}, t = 1 / (1 + P z): Abramowitz–Stegun 7.1.26
-// (|error| < 1.5e-7), the formula of tfjs' own Erf kernels, so the fused
-// GELU equals `tf.layers` GELU to float32 rounding.
+// erf by Abramowitz–Stegun 7.1.26 (|error| < 1.5e-7) when training, the
+// formula of tfjs' own Erf kernels, so the fused GELU equals `tf.layers`
+// GELU to float32 rounding; by a rational fit without exp at inference. The
+// loops live in native/loops.ts, so that the helper thread can run half.
 /**
  * `gelu(x) = x * 0.5 * (1 + erf(x / sqrt 2))`, and its slope
  * `Φ(x) + x φ(x)` (the derivative tfjs autodiff gives through erf) as a
@@ -100,57 +94,23 @@ export const geluConfig: tf.KernelConfig = wasmConfig(
     const size = sizeOf(x.shape);
     if (!withSlope) return [geluWithoutSlope(backend, x, size)];
     const exponent = backend.makeOutput([...x.shape], "float32");
-    let heap = heapOf(backend);
     const xAt = floatOffset(backend, x);
-    const eAt0 = floatOffset(backend, exponent);
-    for (let i = 0; i < size; i++) {
-      const v = heap[xAt + i];
-      heap[eAt0 + i] = -0.5 * v * v;
-    }
+    runHeapLoop(backend, LoopId.GeluExponent, [
+      xAt,
+      floatOffset(backend, exponent),
+    ], size);
     // exp(-(v/√2)²) is both erf's exponential and the normal density's; the
     // slope overwrites it in place.
     const slope = expOf(backend, exponent);
     const y = backend.makeOutput([...x.shape], "float32");
-    heap = heapOf(backend);
-    // The sign bit read as an integer: a branch on the sign of GELU's
-    // inputs mispredicts about half the time and was most of this loop.
-    const bits = new Int32Array(heap.buffer);
-    const yAt = floatOffset(backend, y);
-    const sAt = floatOffset(backend, slope);
-    for (let i = 0; i < size; i++) {
-      const v = heap[xAt + i];
-      const e = heap[sAt + i];
-      const t = 1 / (1 + P * Math.abs(v) * SQRT_HALF);
-      const erfAbs = 1 - ((((A5 * t + A4) * t + A3) * t + A2) * t + A1) * t * e;
-      const cdf = 0.5 + erfAbs * (0.5 - (bits[xAt + i] >>> 31));
-      heap[yAt + i] = v * cdf;
-      if (withSlope) heap[sAt + i] = cdf + v * e * INV_SQRT_2PI;
-    }
-    if (withSlope) return [y, slope];
-    backend.disposeData(slope.dataId);
-    return [y];
+    runHeapLoop(backend, LoopId.GeluTraining, [
+      xAt,
+      floatOffset(backend, slope),
+      floatOffset(backend, y),
+    ], size);
+    return [y, slope];
   },
 );
-
-// erf(z) = z·p(z²)/q(z²) on [-4, 4] (±1 to float32 beyond), a minimax
-// rational fit: |error| < 7e-8 against the exact erf on a 1e-4 grid, below
-// A&S 7.1.26's 1.5e-7, with no exp. Inference needs no slope, so no exp at all.
-const ERF_P = [
-  -1.60960333262415e-02,
-  -2.95459980854025e-03,
-  -7.34990630326855e-04,
-  -5.69250639462346e-05,
-  -2.10102402082508e-06,
-  2.77068142495902e-08,
-  -2.72614225801306e-10,
-];
-const ERF_Q = [
-  -1.42647390514189e-02,
-  -7.37332916720468e-03,
-  -1.68282697438203e-03,
-  -2.13374055278905e-04,
-  -1.45660718464996e-05,
-];
 
 function geluWithoutSlope(
   backend: FusedBackend,
@@ -158,21 +118,10 @@ function geluWithoutSlope(
   size: number,
 ): tf.TensorInfo {
   const y = backend.makeOutput([...x.shape], "float32");
-  const heap = heapOf(backend);
-  const xAt = floatOffset(backend, x);
-  const yAt = floatOffset(backend, y);
-  const [p1, p3, p5, p7, p9, p11, p13] = ERF_P;
-  const [q0, q2, q4, q6, q8] = ERF_Q;
-  for (let i = 0; i < size; i++) {
-    const v = heap[xAt + i];
-    const z = Math.min(4, Math.max(-4, v * SQRT_HALF));
-    const z2 = z * z;
-    const p = z *
-      ((((((p13 * z2 + p11) * z2 + p9) * z2 + p7) * z2 + p5) * z2 + p3) * z2 +
-        p1);
-    const q = (((q8 * z2 + q6) * z2 + q4) * z2 + q2) * z2 + q0;
-    heap[yAt + i] = 0.5 * v * (1 + p / q);
-  }
+  runHeapLoop(backend, LoopId.GeluInference, [
+    floatOffset(backend, x),
+    floatOffset(backend, y),
+  ], size);
   return y;
 }
 

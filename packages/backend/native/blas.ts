@@ -36,6 +36,11 @@ export interface Blas {
   /** Stops the helper thread; later calls run on the calling thread. */
   stopHelper(): void;
   /**
+   * The helper thread while it takes work, for other kernels to share
+   * with (see {@linkcode BlasHelper.shareLoop}); else undefined.
+   */
+  readonly helper: BlasHelper | undefined;
+  /**
    * `C = alpha * op(A) * op(B) + beta * C`, all row-major, where `a`, `b` and
    * `c` are byte offsets into `heap` and `lda`, `ldb`, `ldc` are row strides
    * in elements.
@@ -358,6 +363,9 @@ function makeBlas(
     },
     stopHelper() {
       helper?.stop();
+    },
+    get helper() {
+      return helper?.alive ? helper : undefined;
     },
     sgemm,
     sgemmGroups(heap, groups) {

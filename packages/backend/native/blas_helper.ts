@@ -1,9 +1,13 @@
 import { Worker } from "node:worker_threads";
 import {
   CALL_FIELDS,
+  CONTROL_WORDS,
   HelperState,
+  JobKind,
+  LOOP_HEADER,
   type StartMessage,
 } from "./blas_helper_protocol.ts";
+import { LOOP_ARGS } from "./loops.ts";
 import type { SgemmCall } from "./sgemm_call.ts";
 
 /** Calls one post can carry; more run on the calling thread. */
@@ -47,7 +51,7 @@ export class BlasHelper {
   static start(library: string): BlasHelper | string {
     let worker: Worker | undefined;
     try {
-      const control = new Int32Array(new SharedArrayBuffer(3 * 4));
+      const control = new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4));
       const calls = new Float64Array(
         new SharedArrayBuffer((1 + CAPACITY * CALL_FIELDS) * 8),
       );
@@ -119,6 +123,40 @@ export class BlasHelper {
     for (const call of theirs.slice(posted)) runCall(call);
   }
 
+  /**
+   * Runs loop `id` of `HEAP_LOOPS` (loops.ts) over `[0, size)`: the second
+   * half on the helper, which views the heap at `base` (its address) for
+   * `byteLength` bytes, while `runOwn(0, half)` runs the first half here;
+   * returns when both are done. Both halves must write disjoint memory.
+   * When the helper is gone, or failed to start, runs it all with `runOwn`.
+   */
+  shareLoop(
+    base: number,
+    byteLength: number,
+    id: number,
+    args: ArrayLike<number>,
+    size: number,
+    runOwn: (start: number, end: number) => void,
+  ): void {
+    if (args.length > LOOP_ARGS) {
+      throw new Error(
+        `BlasHelper.shareLoop: ${args.length} arguments, at most ${LOOP_ARGS}`,
+      );
+    }
+    const half = Math.ceil(size / 2);
+    const posted = this.#alive && size - half > 0 &&
+      this.#postLoop(base, byteLength, id, args, half, size);
+    let ranPosted = true;
+    try {
+      runOwn(0, posted ? half : size);
+    } finally {
+      // Even when runOwn throws, the helper must be done with the heap
+      // before the caller frees anything.
+      if (posted) ranPosted = this.#await();
+    }
+    if (!ranPosted) runOwn(half, size);
+  }
+
   /** Stops the helper thread. */
   stop(): void {
     if (!this.#alive) return;
@@ -148,6 +186,33 @@ export class BlasHelper {
       calls[f + 12] = call.ldc;
     }
     this.#control[1] = count;
+    this.#control[3] = JobKind.Sgemm;
+    return this.#publish() ? count : 0;
+  }
+
+  #postLoop(
+    base: number,
+    byteLength: number,
+    id: number,
+    args: ArrayLike<number>,
+    start: number,
+    end: number,
+  ): boolean {
+    const calls = this.#calls;
+    calls[0] = base;
+    calls[1] = byteLength;
+    calls[2] = id;
+    calls[3] = start;
+    calls[4] = end;
+    for (let i = 0; i < args.length; i++) calls[LOOP_HEADER + i] = args[i];
+    this.#control[1] = args.length;
+    this.#control[3] = JobKind.Loop;
+    return this.#publish();
+  }
+
+  // Hands the filled job to the helper; false (and the helper stopped) when
+  // it is not idle.
+  #publish(): boolean {
     const before = Atomics.compareExchange(
       this.#control,
       0,
@@ -156,10 +221,10 @@ export class BlasHelper {
     );
     if (before !== HelperState.Idle) {
       this.stop();
-      return 0;
+      return false;
     }
     Atomics.notify(this.#control, 0);
-    return count;
+    return true;
   }
 
   // True when the helper ran the posted calls; false when it failed to start.
@@ -184,7 +249,11 @@ export class BlasHelper {
     }
     Atomics.store(control, 0, HelperState.Idle);
     if (control[2] !== 0) {
-      throw new Error("native BLAS helper thread: an sgemm call failed");
+      throw new Error(
+        this.#control[3] === JobKind.Loop
+          ? "native BLAS helper thread: a loop failed"
+          : "native BLAS helper thread: an sgemm call failed",
+      );
     }
     return true;
   }

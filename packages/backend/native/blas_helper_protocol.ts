@@ -49,10 +49,29 @@ export const HelperState = {
   Failed: 4,
 } as const;
 
+/** What a post asks of the helper, word 3 of the control block. */
+export const JobKind = {
+  /** Sgemm calls. */
+  Sgemm: 0,
+  /** Part of a loop of `HEAP_LOOPS` (loops.ts). */
+  Loop: 1,
+} as const;
+
+/** Int32 words of the control block. */
+export const CONTROL_WORDS = 4;
+
 /**
- * The first message to the helper. `control` holds 3 Int32 words: state,
- * call count, and whether a call threw. `calls` holds the heap's base
- * address, then `CALL_FIELDS` numbers per call (offsets in bytes).
+ * Numbers of a loop job in `calls`: base address, heap byte length, loop
+ * id, start, end, then `LOOP_ARGS` arguments.
+ */
+export const LOOP_HEADER = 5;
+
+/**
+ * The first message to the helper. `control` holds `CONTROL_WORDS` Int32
+ * words: state, call count, whether a call threw, and the job kind. For
+ * sgemm jobs `calls` holds the heap's base address, then `CALL_FIELDS`
+ * numbers per call (offsets in bytes); for loop jobs, `LOOP_HEADER` numbers
+ * then the loop's arguments.
  */
 export interface StartMessage {
   /** The BLAS library path to open. */

@@ -2,6 +2,7 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { BlasHelper } from "./blas_helper.ts";
 import { loadNativeBlas } from "./register.ts";
 import type { SgemmCall } from "./sgemm_call.ts";
+import { geluInferenceLoop, HEAP_LOOPS, LoopId } from "./loops.ts";
 
 const { blas, status } = loadNativeBlas();
 const ignore = !blas;
@@ -80,5 +81,90 @@ Deno.test({
     } finally {
       helper.stop();
     }
+  },
+});
+
+Deno.test({
+  name: "BlasHelper.shareLoop: GELU and layer norm split = unsplit, exactly",
+  ignore: ignore || !blas?.helper,
+  fn() {
+    const helper = blas!.helper!;
+    const size = 3 * 65536 + 7;
+    const width = 96;
+    const rows = 1001;
+    // x, then outputs of the split and the unsplit run, each `size` floats.
+    const memory = new Float32Array(6 * size);
+    let seed = 12345;
+    for (let i = 0; i < size; i++) {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      memory[i] = (seed / 2 ** 32 - 0.5) * 12;
+    }
+    const base = Number(
+      Deno.UnsafePointer.value(Deno.UnsafePointer.of(memory)),
+    );
+    const share = (id: number, args: number[], n: number) => {
+      const ranHere: number[][] = [];
+      helper.shareLoop(
+        base,
+        memory.byteLength,
+        id,
+        args,
+        n,
+        (start, end) => {
+          ranHere.push([start, end]);
+          HEAP_LOOPS[id](memory, args, start, end);
+        },
+      );
+      // The helper ran the second half.
+      assertEquals(ranHere, [[0, Math.ceil(n / 2)]]);
+    };
+    const [split, whole] = [size, 2 * size];
+    const same = (label: string, a: number, b: number, n: number) =>
+      assertEquals(
+        [...memory.subarray(a, a + n)],
+        [...memory.subarray(b, b + n)],
+        label,
+      );
+
+    share(LoopId.GeluInference, [0, split], size);
+    geluInferenceLoop(memory, [0, whole], 0, size);
+    same("gelu inference", split, whole, size);
+
+    // Training: the slope is written over e = exp(-x²/2).
+    for (let i = 0; i < size; i++) {
+      memory[split + i] = memory[whole + i] = Math.exp(
+        -0.5 * memory[i] * memory[i],
+      );
+    }
+    share(LoopId.GeluTraining, [0, split, 3 * size], size);
+    HEAP_LOOPS[LoopId.GeluTraining](memory, [0, whole, 4 * size], 0, size);
+    same("gelu slope", split, whole, size);
+    same("gelu training", 3 * size, 4 * size, size);
+
+    // Layer norm of `rows` rows; gamma and beta from x's tail.
+    const g = 5 * size;
+    const b = g + width;
+    const stats = b + width;
+    const args = (y: number, m: number) => [
+      0,
+      g,
+      b,
+      y,
+      m,
+      m + rows,
+      width,
+      1e-6,
+    ];
+    memory.copyWithin(g, size - 2 * width, size);
+    share(LoopId.LayerNorm, args(split, stats), rows);
+    HEAP_LOOPS[LoopId.LayerNorm](
+      memory,
+      args(whole, stats + 2 * rows),
+      0,
+      rows,
+    );
+    same("layer norm", split, whole, rows * width);
+    same("layer norm stats", stats, stats + 2 * rows, 2 * rows);
+    assert(helper.alive, "the helper died");
   },
 });

@@ -7,6 +7,7 @@ import {
   nativeFusedConv2DConfig,
 } from "./conv.ts";
 import { nativeBatchMatMulConfig, nativeFusedMatMulConfig } from "./matmul.ts";
+import type { BlasHelper } from "./blas_helper.ts";
 
 /** The wasm kernels the native path replaces. */
 export const NATIVE_KERNEL_NAMES: readonly string[] = [
@@ -35,6 +36,8 @@ const FACTORIES: Record<string, KernelFactory> = {
 // The configs that were registered before ours, restored by `disable`.
 let displaced: Map<string, tf.KernelConfig | undefined> | undefined;
 let loaded: { blas?: Blas; status: BlasStatus } | undefined;
+// The library the enabled native kernels call.
+let enabled: Blas | undefined;
 const ours = new WeakSet<tf.KernelConfig>();
 
 /** Whether the kernel now registered on wasm under `kernelName` is native. */
@@ -47,6 +50,16 @@ export function isNativeKernel(kernelName: string): boolean {
 export function loadNativeBlas(): { blas?: Blas; status: BlasStatus } {
   loaded ??= openBlas();
   return loaded;
+}
+
+/**
+ * The helper thread of the BLAS the native kernels call, while they are
+ * enabled and it takes work: other wasm kernels (the fused ViT loops) share
+ * their loops with it. Undefined when the native path is off, has no helper
+ * (`VITKD_BLAS_HELPER=0`, one core) or the helper stopped.
+ */
+export function activeHelper(): BlasHelper | undefined {
+  return displaced ? enabled?.helper : undefined;
 }
 
 /** The kernel names the native path has replaced, empty when it is off. */
@@ -91,6 +104,7 @@ export function enableNativeKernels(
     tf.registerKernel(config);
   }
   displaced = saved;
+  enabled = blas;
   return [...saved.keys()];
 }
 
@@ -102,4 +116,5 @@ export function disableNativeKernels(): void {
     if (original) tf.registerKernel(original);
   }
   displaced = undefined;
+  enabled = undefined;
 }

@@ -1,0 +1,59 @@
+import { activeHelper } from "../native/register.ts";
+import { HEAP_LOOPS } from "../native/loops.ts";
+import { heapBuffer } from "../native/heap.ts";
+import type { FusedBackend } from "./heap_kernel.ts";
+
+/**
+ * Elements below which a heap loop runs wholly on the calling thread: a
+ * post to the helper and its wake-up cost about 10-30 µs, the time of
+ * ~10^4 GELU elements.
+ */
+export const MIN_SHARED_ELEMENTS = 65536;
+
+// The heap's address, kept per buffer object (a grown heap is a new one).
+let addressed: ArrayBufferLike | undefined;
+let address = 0;
+
+function addressOf(buffer: ArrayBufferLike): number {
+  if (buffer !== addressed) {
+    address = Number(
+      Deno.UnsafePointer.value(Deno.UnsafePointer.of(new Uint8Array(buffer))),
+    );
+    addressed = buffer;
+  }
+  return address;
+}
+
+/**
+ * Runs loop `id` of `HEAP_LOOPS` over `[0, size)` on the wasm heap, half of
+ * it on the native path's helper thread when one is active and the loop
+ * spans at least {@linkcode MIN_SHARED_ELEMENTS} elements (`unit` elements
+ * per index: the row width for row loops). Call it after the kernel's last
+ * allocation; the two halves must write disjoint memory.
+ */
+export function runHeapLoop(
+  backend: FusedBackend,
+  id: number,
+  args: number[],
+  size: number,
+  unit = 1,
+): void {
+  const loop = HEAP_LOOPS[id];
+  const buffer = heapBuffer(backend);
+  const heap = new Float32Array(buffer);
+  const helper = size * unit >= MIN_SHARED_ELEMENTS && size >= 2
+    ? activeHelper()
+    : undefined;
+  if (!helper) {
+    loop(heap, args, 0, size);
+    return;
+  }
+  helper.shareLoop(
+    addressOf(buffer),
+    buffer.byteLength,
+    id,
+    args,
+    size,
+    (start, end) => loop(heap, args, start, end),
+  );
+}

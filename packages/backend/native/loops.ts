@@ -1,0 +1,185 @@
+/**
+ * Elementwise and per-row loops over a float view of the wasm heap that
+ * either thread can run on part of a range: the fused ViT kernels run them
+ * on the main thread and, through {@linkcode BlasHelper.shareLoop}, on the
+ * helper thread, which sees the same heap through its raw address. Pure
+ * functions of the heap and their numeric arguments (float offsets, sizes),
+ * with no imports, so that the helper loads no tfjs.
+ *
+ * @module
+ */
+
+/**
+ * A loop over `[start, end)` of its range (elements or rows). Offsets,
+ * sizes and bounds are integers below 2^31; the loops read them `| 0`, so
+ * that V8 compiles int32 indices also where they arrive as doubles (the
+ * helper reads them from a Float64Array).
+ */
+export type HeapLoop = (
+  heap: Float32Array,
+  args: ArrayLike<number>,
+  start: number,
+  end: number,
+) => void;
+
+/** Numeric arguments a loop may take. */
+export const LOOP_ARGS = 8;
+
+// Abramowitz–Stegun 7.1.26, the constants of tfjs' backend_util (ERF_P,
+// ERF_A1..ERF_A5), so the fused GELU equals `tf.layers` GELU to float32
+// rounding; the loops module imports nothing, so they are copied here
+// (a test checks them against tfjs').
+/** A&S 7.1.26 erf constants: p, a1..a5. */
+export const AS_ERF = [
+  0.3275911,
+  0.254829592,
+  -0.284496736,
+  1.421413741,
+  -1.453152027,
+  1.061405429,
+] as const;
+const [P, A1, A2, A3, A4, A5] = AS_ERF;
+const SQRT_HALF = Math.SQRT1_2;
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+
+// erf(z) = z·p(z²)/q(z²) on [-4, 4] (±1 to float32 beyond), a minimax
+// rational fit: |error| < 7e-8 against the exact erf on a 1e-4 grid, below
+// A&S 7.1.26's 1.5e-7, with no exp. Inference needs no slope, so no exp at all.
+const [p1, p3, p5, p7, p9, p11, p13] = [
+  -1.60960333262415e-02,
+  -2.95459980854025e-03,
+  -7.34990630326855e-04,
+  -5.69250639462346e-05,
+  -2.10102402082508e-06,
+  2.77068142495902e-08,
+  -2.72614225801306e-10,
+];
+const [q0, q2, q4, q6, q8] = [
+  -1.42647390514189e-02,
+  -7.37332916720468e-03,
+  -1.68282697438203e-03,
+  -2.13374055278905e-04,
+  -1.45660718464996e-05,
+];
+
+/** GELU without slope; args: x, y (float offsets); range: elements. */
+export function geluInferenceLoop(
+  heap: Float32Array,
+  args: ArrayLike<number>,
+  start: number,
+  end: number,
+): void {
+  const xAt = args[0] | 0;
+  const yAt = args[1] | 0;
+  for (let i = start | 0; i < (end | 0); i++) {
+    const v = heap[xAt + i];
+    const z = Math.min(4, Math.max(-4, v * SQRT_HALF));
+    const z2 = z * z;
+    const p = z *
+      ((((((p13 * z2 + p11) * z2 + p9) * z2 + p7) * z2 + p5) * z2 + p3) * z2 +
+        p1);
+    const q = (((q8 * z2 + q6) * z2 + q4) * z2 + q2) * z2 + q0;
+    heap[yAt + i] = 0.5 * v * (1 + p / q);
+  }
+}
+
+/** `e = -x² / 2`, GELU's exponent; args: x, e; range: elements. */
+export function geluExponentLoop(
+  heap: Float32Array,
+  args: ArrayLike<number>,
+  start: number,
+  end: number,
+): void {
+  const xAt = args[0] | 0;
+  const eAt = args[1] | 0;
+  for (let i = start | 0; i < (end | 0); i++) {
+    const v = heap[xAt + i];
+    heap[eAt + i] = -0.5 * v * v;
+  }
+}
+
+/**
+ * GELU and its slope `Φ(x) + x φ(x)` from `e = exp(-x²/2)`, the slope
+ * written over `e`; args: x, slope (holding e), y; range: elements.
+ */
+export function geluTrainingLoop(
+  heap: Float32Array,
+  args: ArrayLike<number>,
+  start: number,
+  end: number,
+): void {
+  const xAt = args[0] | 0;
+  const sAt = args[1] | 0;
+  const yAt = args[2] | 0;
+  // The sign bit read as an integer: a branch on the sign of GELU's
+  // inputs mispredicts about half the time and was most of this loop.
+  const bits = new Int32Array(heap.buffer, heap.byteOffset, heap.length);
+  for (let i = start | 0; i < (end | 0); i++) {
+    const v = heap[xAt + i];
+    const e = heap[sAt + i];
+    const t = 1 / (1 + P * Math.abs(v) * SQRT_HALF);
+    const erfAbs = 1 - ((((A5 * t + A4) * t + A3) * t + A2) * t + A1) * t * e;
+    const cdf = 0.5 + erfAbs * (0.5 - (bits[xAt + i] >>> 31));
+    heap[yAt + i] = v * cdf;
+    heap[sAt + i] = cdf + v * e * INV_SQRT_2PI;
+  }
+}
+
+/**
+ * Layer norm forward per row; args: x, gamma, beta, y, mean, inverse (float
+ * offsets), width, epsilon; range: rows.
+ */
+export function layerNormLoop(
+  heap: Float32Array,
+  args: ArrayLike<number>,
+  start: number,
+  end: number,
+): void {
+  const xAt = args[0] | 0;
+  const gAt = args[1] | 0;
+  const bAt = args[2] | 0;
+  const yAt = args[3] | 0;
+  const mAt = args[4] | 0;
+  const iAt = args[5] | 0;
+  const width = args[6] | 0;
+  const epsilon = args[7];
+  for (let r = start | 0; r < (end | 0); r++) {
+    const base = xAt + r * width;
+    // One pass of sum and sum of squares: in float64 the cancellation in
+    // E[x²] - E[x]² stays far below float32 rounding unless |mean| / std
+    // exceeds ~1e4, which normalised activations never approach.
+    let sum = 0;
+    let sumSquares = 0;
+    for (let j = 0; j < width; j++) {
+      const v = heap[base + j];
+      sum += v;
+      sumSquares += v * v;
+    }
+    const mu = sum / width;
+    const squares = Math.max(0, sumSquares - sum * mu);
+    const inv = 1 / Math.sqrt(squares / width + epsilon);
+    const out = yAt + r * width;
+    for (let j = 0; j < width; j++) {
+      heap[out + j] = (heap[base + j] - mu) * inv * heap[gAt + j] +
+        heap[bAt + j];
+    }
+    heap[mAt + r] = mu;
+    heap[iAt + r] = inv;
+  }
+}
+
+/** The loops by id, the id a post to the helper names. */
+export const HEAP_LOOPS: readonly HeapLoop[] = [
+  geluInferenceLoop,
+  geluExponentLoop,
+  geluTrainingLoop,
+  layerNormLoop,
+];
+
+/** Ids of {@linkcode HEAP_LOOPS}. */
+export const LoopId = {
+  GeluInference: 0,
+  GeluExponent: 1,
+  GeluTraining: 2,
+  LayerNorm: 3,
+} as const;
