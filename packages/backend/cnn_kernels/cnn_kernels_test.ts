@@ -230,3 +230,36 @@ Deno.test("inference batch norm (FusedBatchNorm) on wasm equals cpu, with and wi
   };
   await compare("inference batch norm", compute, compute);
 });
+
+Deno.test("Slice on wasm equals cpu: whole, contiguous and strided regions, float and int", async () => {
+  const cases: [number[], number[], number[]][] = [
+    [[4, 3, 5], [0, 0, 0], [4, 3, 5]], // whole: shared buffer
+    [[4, 3, 5], [1, 0, 0], [2, 3, 5]], // leading rows: one copy
+    [[4, 3, 5], [2, 1, 0], [1, 2, 5]], // contiguous inside a row block
+    [[4, 3, 5], [0, 1, 2], [4, 2, 2]], // strided: stock kernel
+    [[4, 3, 5], [1, 0, 0], [-1, -1, -1]], // -1 sizes: to the end
+    [[4, 3, 5], [1, 0, 0], [0, 3, 5]], // empty
+  ];
+  for (const [shape, begin, size] of cases) {
+    for (const dtype of ["float32", "int32"] as const) {
+      const values = Array.from(
+        { length: shape.reduce((a, b) => a * b, 1) },
+        (_, i) => i * 3 - 7,
+      );
+      const results: number[][] = [];
+      for (const backend of ["cpu", "wasm"]) {
+        await tf.setBackend(backend);
+        const x = tf.tensor(values, shape, dtype);
+        const y = tf.slice(x, begin, size);
+        x.dispose(); // a shared buffer must outlive its source
+        results.push([...y.shape, -1, ...await y.data()]);
+        y.dispose();
+      }
+      assertEquals(
+        results[1],
+        results[0],
+        `${dtype} [${shape}] ${begin} ${size}`,
+      );
+    }
+  }
+});

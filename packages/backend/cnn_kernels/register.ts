@@ -11,7 +11,11 @@ import {
   involutionGradConfig,
   involutionGradient,
 } from "./involution.ts";
-import { sharedCastConfig, sharedIdentityConfig } from "./shared_copies.ts";
+import {
+  contiguousSliceConfig,
+  sharedCastConfig,
+  sharedIdentityConfig,
+} from "./shared_copies.ts";
 
 let registered: string[] | undefined;
 // What our registrations displaced, put back by `unregisterCnnKernels`.
@@ -21,13 +25,15 @@ let displaced: Map<string, tf.KernelConfig | undefined> | undefined;
  * Registers the CNN training kernels on wasm: batch norm and involution
  * aggregation forward and backward as JS loops over the wasm heap (with
  * their gradients), inference batch norm (`FusedBatchNorm`) as one pass,
- * and zero-copy `Identity` / same-dtype `Cast`.
+ * zero-copy `Identity` / same-dtype `Cast` / whole-tensor `Slice`, and
+ * contiguous slices as one copy.
  * Idempotent; returns the kernel names registered or replaced.
  */
 export function registerCnnKernels(): string[] {
   if (registered) return [...registered];
   const stockCast = tf.getKernel("Cast", WASM);
   const stockBatchNorm = tf.getKernel("FusedBatchNorm", WASM);
+  const stockSlice = tf.getKernel("Slice", WASM);
   const configs = [
     batchNormTrainConfig,
     batchNormTrainGradConfig,
@@ -36,6 +42,7 @@ export function registerCnnKernels(): string[] {
     sharedIdentityConfig(),
     ...(stockCast ? [sharedCastConfig(stockCast)] : []),
     ...(stockBatchNorm ? [batchNormInferenceConfig(stockBatchNorm)] : []),
+    ...(stockSlice ? [contiguousSliceConfig(stockSlice)] : []),
   ];
   displaced = new Map();
   for (const config of configs) {
