@@ -244,6 +244,8 @@ interface Settings {
   cacheDir: string;
   outDir: string;
   ablations: boolean;
+  /** The variants to run, in table order (all of the table's by default). */
+  variants: Variant[];
 }
 
 function fail(message: string): never {
@@ -263,6 +265,7 @@ function parseSettings(args: string[]): Settings {
       "seeds",
       "backend",
       "teacher-backend",
+      "variants",
       "runs-dir",
       "out",
       "cache-dir",
@@ -280,7 +283,9 @@ function parseSettings(args: string[]): Settings {
         "  [--test-per-class N|all] [--teacher-epochs N] [--epochs N]\n" +
         "  [--seeds 0,1,2] [--backend auto|webgpu|wasm|cpu] [--teacher-backend B]\n" +
         "  [--runs-dir DIR] [--out DIR] [--cache-dir DIR]\n" +
-        "  [--ablations]   also the investigation: halved and doubled distillation weights, tau 4",
+        "  [--ablations]   also the investigation: halved and doubled distillation weights, tau 4\n" +
+        "  [--variants ID,..] only these students (ids: " +
+        [...VARIANTS, ...ABLATIONS].map((v) => v.id).join(", ") + ")",
     );
     Deno.exit(0);
   }
@@ -343,7 +348,26 @@ function parseSettings(args: string[]): Settings {
     outDir: flags.out ??
       (budgetName === "tiny" ? join(runsDir, "report") : "docs/results"),
     ablations: flags.ablations,
+    variants: chooseVariants(flags.variants, flags.ablations),
   };
+}
+
+function chooseVariants(
+  list: string | undefined,
+  ablations: boolean,
+): Variant[] {
+  const all = [...VARIANTS, ...ABLATIONS];
+  if (list === undefined) return ablations ? all : [...VARIANTS];
+  const ids = list.split(",").map((id) => id.trim()).filter(Boolean);
+  const unknown = ids.filter((id) => !all.some((v) => v.id === id));
+  if (unknown.length > 0 || ids.length === 0) {
+    fail(
+      `--variants: unknown ${unknown.join(", ") || "(empty list)"}; ids are ${
+        all.map((v) => v.id).join(", ")
+      }`,
+    );
+  }
+  return all.filter((v) => ids.includes(v.id));
 }
 
 /** The train-app flags every run of one seed shares. */
@@ -643,8 +667,14 @@ function buildRows(figures: SeedFigures[]): ResultRow[] {
       }`,
     },
   ];
-  for (const v of VARIANTS) rows.push(variantRow(figures, v));
+  for (const v of VARIANTS) {
+    if (ranEverywhere(figures, v)) rows.push(variantRow(figures, v));
+  }
   return rows;
+}
+
+function ranEverywhere(figures: SeedFigures[], v: Variant): boolean {
+  return figures.every((f) => f.variants[v.id] !== undefined);
 }
 
 function variantRow(figures: SeedFigures[], v: Variant): ResultRow {
@@ -697,7 +727,7 @@ function perEpochLines(s: Settings, figures: SeedFigures[]): string[] {
       } s per epoch (${b.perClass * 10} images)`,
     );
   }
-  for (const v of VARIANTS) {
+  for (const v of VARIANTS.filter((v) => f.variants[v.id] !== undefined)) {
     const st = f.variants[v.id].results.student;
     lines.push(
       `- ${v.label}: ${
@@ -831,16 +861,16 @@ async function main(args: string[]): Promise<void> {
       join(s.runsDir, teacherRunName(seed), "logits.vkl"),
     )).size;
     const variants: Record<string, RunState> = {};
-    for (const v of [...VARIANTS, ...(s.ablations ? ABLATIONS : [])]) {
+    for (const v of s.variants) {
       variants[v.id] = await variantRun(s, seed, v, teachers);
     }
     figures.push({ seed, teachers, agreement, storeBytes, variants });
   }
   const totalSeconds = (performance.now() - started) / 1000;
   const rows = buildRows(figures);
-  const ablationRows = s.ablations
-    ? ABLATIONS.map((v) => variantRow(figures, v))
-    : [];
+  const ablationRows = ABLATIONS.filter((v) => ranEverywhere(figures, v)).map(
+    (v) => variantRow(figures, v),
+  );
   await Deno.mkdir(s.outDir, { recursive: true });
   const markdown = reportMarkdown(
     s,
