@@ -1,10 +1,13 @@
 import type * as tf from "@tensorflow/tfjs";
+import { LOOP_ARGS, LoopId, moveHeadsLoop } from "../native/loops.ts";
 import {
   floatOffset,
+  type FusedBackend,
   heapOf,
   requireFloat,
   wasmConfig,
 } from "./heap_kernel.ts";
+import { runHeapLoop } from "./parallel_loops.ts";
 
 /** Kernel name: `[N, L, P*D]` tokens -> P head-major `[N*H, L, D/H]` tensors. */
 export const TOKENS_TO_HEADS = "VitkdTokensToHeads";
@@ -39,9 +42,10 @@ function rank3(
 }
 
 // Copies between the token layout [N, L, P*D] and the head layout
-// P x [N*H, L, hd]; `toHeads` picks the direction. Part 0 is scaled.
+// P x [N*H, L, hd] (part 0 scaled), by (part, image) pairs: on both threads
+// when the helper is active (loops.ts has the loop).
 function moveHeads(
-  heap: Float32Array,
+  backend: FusedBackend,
   tokensAt: number,
   partsAt: number[],
   n: number,
@@ -51,32 +55,22 @@ function moveHeads(
   scale: number,
   toHeads: boolean,
 ): void {
-  const parts = partsAt.length;
-  const dim = heads * headDim;
-  const rowWidth = parts * dim;
-  for (let p = 0; p < parts; p++) {
-    const s = p === 0 ? scale : 1;
-    const partAt = partsAt[p];
-    for (let b = 0; b < n; b++) {
-      for (let h = 0; h < heads; h++) {
-        const headBase = partAt + (b * heads + h) * length * headDim;
-        for (let l = 0; l < length; l++) {
-          const tok = tokensAt + (b * length + l) * rowWidth + p * dim +
-            h * headDim;
-          const head = headBase + l * headDim;
-          if (toHeads) {
-            for (let e = 0; e < headDim; e++) {
-              heap[head + e] = heap[tok + e] * s;
-            }
-          } else {
-            for (let e = 0; e < headDim; e++) {
-              heap[tok + e] = heap[head + e] * s;
-            }
-          }
-        }
-      }
-    }
+  const args = [
+    tokensAt,
+    n,
+    length,
+    heads,
+    headDim,
+    scale,
+    toHeads ? 1 : 0,
+    ...partsAt,
+  ];
+  const pairs = partsAt.length * n;
+  if (args.length > LOOP_ARGS) {
+    moveHeadsLoop(heapOf(backend), args, 0, pairs);
+    return;
   }
+  runHeapLoop(backend, LoopId.MoveHeads, args, pairs, length * heads * headDim);
 }
 
 /**
@@ -102,7 +96,7 @@ export const tokensToHeadsConfig: tf.KernelConfig = wasmConfig(
       outs.push(backend.makeOutput([n * heads, length, headDim], "float32"));
     }
     moveHeads(
-      heapOf(backend),
+      backend,
       floatOffset(backend, inputs.x),
       outs.map((o) => floatOffset(backend, o)),
       n,
@@ -151,7 +145,7 @@ export const headsToTokensConfig: tf.KernelConfig = wasmConfig(
       "float32",
     );
     moveHeads(
-      heapOf(backend),
+      backend,
       floatOffset(backend, out),
       parts.map((t) => floatOffset(backend, t)),
       n,

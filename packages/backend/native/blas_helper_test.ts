@@ -85,7 +85,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "BlasHelper.shareLoop: GELU and layer norm split = unsplit, exactly",
+  name:
+    "BlasHelper.shareLoop: GELU, layer norm and head moves split = unsplit, exactly",
   ignore: ignore || !blas?.helper,
   fn() {
     const helper = blas!.helper!;
@@ -165,6 +166,40 @@ Deno.test({
     );
     same("layer norm", split, whole, rows * width);
     same("layer norm stats", stats, stats + 2 * rows, 2 * rows);
+
+    // Heads: tokens [n, length, 3 * heads * headDim] from x, to three head
+    // layouts, split and unsplit; then back into tokens, split.
+    const [n, length, heads, headDim] = [5, 17, 4, 8];
+    const partSize = n * length * heads * headDim;
+    const headArgs = (tokens: number, at: number, toHeads: number) => [
+      tokens,
+      n,
+      length,
+      heads,
+      headDim,
+      0.5,
+      toHeads,
+      at,
+      at + partSize,
+      at + 2 * partSize,
+    ];
+    share(LoopId.MoveHeads, headArgs(0, split, 1), 3 * n);
+    HEAP_LOOPS[LoopId.MoveHeads](memory, headArgs(0, whole, 1), 0, 3 * n);
+    same("tokens to heads", split, whole, 3 * partSize);
+    share(LoopId.MoveHeads, headArgs(3 * size, split, 0), 3 * n);
+    for (let i = 0; i < 3 * partSize; i++) {
+      // Part 0 went through the scale twice (0.5 each way).
+      const expected = i % (3 * heads * headDim) < heads * headDim
+        ? memory[i] * 0.25
+        : memory[i];
+      if (memory[3 * size + i] !== expected) {
+        throw new Error(
+          `heads to tokens: element ${i} is ${
+            memory[3 * size + i]
+          }, expected ${expected}`,
+        );
+      }
+    }
     assert(helper.alive, "the helper died");
   },
 });

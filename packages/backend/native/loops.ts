@@ -23,7 +23,7 @@ export type HeapLoop = (
 ) => void;
 
 /** Numeric arguments a loop may take. */
-export const LOOP_ARGS = 8;
+export const LOOP_ARGS = 12;
 
 // Abramowitz–Stegun 7.1.26, the constants of tfjs' backend_util (ERF_P,
 // ERF_A1..ERF_A5), so the fused GELU equals `tf.layers` GELU to float32
@@ -168,12 +168,56 @@ export function layerNormLoop(
   }
 }
 
+/**
+ * Between the token layout `[N, L, P*D]` and P head layouts `[N*H, L, D/H]`;
+ * part 0 is scaled. Args: tokens, n, length, heads, headDim, scale, toHeads
+ * (1: tokens to heads, 0: back), then the P parts' offsets; range: (part,
+ * image) pairs, `p * n + b`.
+ */
+export function moveHeadsLoop(
+  heap: Float32Array,
+  args: ArrayLike<number>,
+  start: number,
+  end: number,
+): void {
+  const tokensAt = args[0] | 0;
+  const n = args[1] | 0;
+  const length = args[2] | 0;
+  const heads = args[3] | 0;
+  const headDim = args[4] | 0;
+  const scale = +args[5];
+  const toHeads = args[6] !== 0;
+  const parts = args.length - 7;
+  const dim = heads * headDim;
+  const rowWidth = parts * dim;
+  for (let i = start | 0; i < (end | 0); i++) {
+    const p = (i / n) | 0;
+    const b = i - p * n;
+    const s = p === 0 ? scale : 1;
+    const partAt = args[7 + p] | 0;
+    for (let h = 0; h < heads; h++) {
+      const headBase = partAt + (b * heads + h) * length * headDim;
+      for (let l = 0; l < length; l++) {
+        const tok = tokensAt + (b * length + l) * rowWidth + p * dim +
+          h * headDim;
+        const head = headBase + l * headDim;
+        if (toHeads) {
+          for (let e = 0; e < headDim; e++) heap[head + e] = heap[tok + e] * s;
+        } else {
+          for (let e = 0; e < headDim; e++) heap[tok + e] = heap[head + e] * s;
+        }
+      }
+    }
+  }
+}
+
 /** The loops by id, the id a post to the helper names. */
 export const HEAP_LOOPS: readonly HeapLoop[] = [
   geluInferenceLoop,
   geluExponentLoop,
   geluTrainingLoop,
   layerNormLoop,
+  moveHeadsLoop,
 ];
 
 /** Ids of {@linkcode HEAP_LOOPS}. */
@@ -182,4 +226,5 @@ export const LoopId = {
   GeluExponent: 1,
   GeluTraining: 2,
   LayerNorm: 3,
+  MoveHeads: 4,
 } as const;
