@@ -1,4 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
+import { release } from "../native/heap.ts";
+import { LoopId } from "../native/loops.ts";
+import { runHeapLoop } from "../fused/parallel_loops.ts";
 import { asWasm, locate, requireFloat, sizeOf, WASM } from "./heap_view.ts";
 
 // Floats per block of rows (two inputs of a block: 16 KiB of L1).
@@ -342,9 +345,8 @@ export function batchNormInferenceConfig(
       const epsilon = (args.attrs as { varianceEpsilon: number })
         .varianceEpsilon;
       const channels = x!.shape[x!.shape.length - 1] ?? 0;
-      const params = [mean, variance, offset, scale];
       const perChannel = x!.dtype === "float32" && channels > 0 &&
-        params.every((t) =>
+        [mean, variance, offset, scale].every((t) =>
           t === undefined ||
           (t.dtype === "float32" && sizeOf(t.shape) === channels)
         );
@@ -353,21 +355,28 @@ export function batchNormInferenceConfig(
       }
       const backend = asWasm(args.backend);
       const y = backend.makeOutput([...x!.shape], "float32");
+      // center, factor and shift on the heap, where the helper thread can
+      // read them too
+      const params = backend.makeOutput([3 * channels], "float32");
       const { heap, at } = locate(
         backend,
-        [x!, mean, variance, y, offset ?? x!, scale ?? x!],
+        [x!, mean, variance, y, offset ?? x!, scale ?? x!, params],
       );
-      const [xAt, mAt, vAt, yAt, oAt, sAt] = at;
-      const size = sizeOf(x!.shape);
-      const center = heap.slice(mAt, mAt + channels);
-      const factor = new Float32Array(channels);
-      const shift = new Float32Array(channels);
+      const [xAt, mAt, vAt, yAt, oAt, sAt, pAt] = at;
       for (let c = 0; c < channels; c++) {
         const gamma = scale ? heap[sAt + c] : 1;
-        factor[c] = gamma / Math.sqrt(heap[vAt + c] + epsilon);
-        shift[c] = offset ? heap[oAt + c] : 0;
+        heap[pAt + c] = heap[mAt + c];
+        heap[pAt + channels + c] = gamma / Math.sqrt(heap[vAt + c] + epsilon);
+        heap[pAt + 2 * channels + c] = offset ? heap[oAt + c] : 0;
       }
-      affineLoops(heap, xAt, yAt, size, center, factor, shift);
+      runHeapLoop(
+        backend,
+        LoopId.ChannelAffine,
+        [xAt, yAt, pAt, channels],
+        sizeOf(x!.shape) / channels,
+        channels,
+      );
+      release(backend, params);
       return y;
     },
   };

@@ -86,7 +86,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "BlasHelper.shareLoop: GELU, layer norm and head moves split = unsplit, exactly",
+    "BlasHelper.shareLoop: GELU, layer norm, head moves and batch norm split = unsplit, exactly",
   ignore: ignore || !blas?.helper,
   fn() {
     const helper = blas!.helper!;
@@ -200,6 +200,19 @@ Deno.test({
         );
       }
     }
+    // Inference batch norm over pixels of 24 channels; its constants from x.
+    const channels = 24;
+    const pixels = Math.floor(size / channels);
+    const constants = 5 * size;
+    memory.copyWithin(constants, 0, 3 * channels);
+    share(LoopId.ChannelAffine, [0, split, constants, channels], pixels);
+    HEAP_LOOPS[LoopId.ChannelAffine](
+      memory,
+      [0, whole, constants, channels],
+      0,
+      pixels,
+    );
+    same("channel affine", split, whole, pixels * channels);
     assert(helper.alive, "the helper died");
   },
 });

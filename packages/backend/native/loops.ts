@@ -211,6 +211,38 @@ export function moveHeadsLoop(
   }
 }
 
+/**
+ * Per-channel affine `y = (x - center) * factor + shift` over pixels of
+ * `channels` values (inference batch norm). Args: x, y, params (float
+ * offsets; params holds center, factor and shift, `channels` each),
+ * channels; range: pixels.
+ */
+export function channelAffineLoop(
+  heap: Float32Array,
+  args: ArrayLike<number>,
+  start: number,
+  end: number,
+): void {
+  const xAt = args[0] | 0;
+  const yAt = args[1] | 0;
+  const pAt = args[2] | 0;
+  const channels = args[3] | 0;
+  // Channel-outer over blocks of pixels: each channel's three constants
+  // stay in registers while its values are strided through the block.
+  const block = Math.max(1, (16384 / channels) | 0);
+  for (let first = start | 0; first < (end | 0); first += block) {
+    const last = Math.min(end | 0, first + block);
+    for (let c = 0; c < channels; c++) {
+      const m = heap[pAt + c];
+      const f = heap[pAt + channels + c];
+      const b = heap[pAt + 2 * channels + c];
+      for (let p = first * channels + c; p < last * channels; p += channels) {
+        heap[yAt + p] = (heap[xAt + p] - m) * f + b;
+      }
+    }
+  }
+}
+
 /** The loops by id, the id a post to the helper names. */
 export const HEAP_LOOPS: readonly HeapLoop[] = [
   geluInferenceLoop,
@@ -218,6 +250,7 @@ export const HEAP_LOOPS: readonly HeapLoop[] = [
   geluTrainingLoop,
   layerNormLoop,
   moveHeadsLoop,
+  channelAffineLoop,
 ];
 
 /** Ids of {@linkcode HEAP_LOOPS}. */
@@ -227,4 +260,5 @@ export const LoopId = {
   GeluTraining: 2,
   LayerNorm: 3,
   MoveHeads: 4,
+  ChannelAffine: 5,
 } as const;
