@@ -246,6 +246,8 @@ interface Settings {
   ablations: boolean;
   /** The variants to run, in table order (all of the table's by default). */
   variants: Variant[];
+  /** The flags this invocation was given, for the report. */
+  commandLine: string[];
 }
 
 function fail(message: string): never {
@@ -349,6 +351,10 @@ function parseSettings(args: string[]): Settings {
       (budgetName === "tiny" ? join(runsDir, "report") : "docs/results"),
     ablations: flags.ablations,
     variants: chooseVariants(flags.variants, flags.ablations),
+    // the run's own flags, as given (--out only says where this report goes)
+    commandLine: args.filter((arg, i) =>
+      !arg.startsWith("--out") && args[i - 1] !== "--out"
+    ),
   };
 }
 
@@ -841,7 +847,9 @@ function reportMarkdown(
       formatSeconds(totalSeconds)
     } (complete runs are skipped).`,
     "",
-    `Command: \`deno task bench:results --budget ${s.budgetName}\` (runs in \`${s.runsDir}/\`). Needs: ${b.needs}.`,
+    `Command: \`deno task bench:results ${
+      s.commandLine.join(" ") || `--budget ${s.budgetName}`
+    }\` (runs in \`${s.runsDir}/\`). Needs: ${b.needs}.`,
     "",
   ].join("\n");
 }
