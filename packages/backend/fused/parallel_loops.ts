@@ -1,6 +1,6 @@
 import { activeHelper } from "../native/register.ts";
-import { HEAP_LOOPS } from "../native/loops.ts";
-import { heapBuffer } from "../native/heap.ts";
+import { HEAP_LOOPS, LOOP_ARGS } from "../native/loops.ts";
+import { heapAddress, heapBuffer } from "../native/heap.ts";
 import type { FusedBackend } from "./heap_kernel.ts";
 
 /**
@@ -9,20 +9,6 @@ import type { FusedBackend } from "./heap_kernel.ts";
  * ~10^4 GELU elements.
  */
 export const MIN_SHARED_ELEMENTS = 65536;
-
-// The heap's address, kept per buffer object (a grown heap is a new one).
-let addressed: ArrayBufferLike | undefined;
-let address = 0;
-
-function addressOf(buffer: ArrayBufferLike): number {
-  if (buffer !== addressed) {
-    address = Number(
-      Deno.UnsafePointer.value(Deno.UnsafePointer.of(new Uint8Array(buffer))),
-    );
-    addressed = buffer;
-  }
-  return address;
-}
 
 /**
  * Runs loop `id` of `HEAP_LOOPS` over `[0, size)` on the wasm heap, half of
@@ -41,15 +27,17 @@ export function runHeapLoop(
   const loop = HEAP_LOOPS[id];
   const buffer = heapBuffer(backend);
   const heap = new Float32Array(buffer);
-  const helper = size * unit >= MIN_SHARED_ELEMENTS && size >= 2
-    ? activeHelper()
-    : undefined;
+  // A post carries at most LOOP_ARGS arguments; longer lists run here.
+  const helper =
+    size * unit >= MIN_SHARED_ELEMENTS && size >= 2 && args.length <= LOOP_ARGS
+      ? activeHelper()
+      : undefined;
   if (!helper) {
     loop(heap, args, 0, size);
     return;
   }
   helper.shareLoop(
-    addressOf(buffer),
+    heapAddress(buffer),
     buffer.byteLength,
     id,
     args,

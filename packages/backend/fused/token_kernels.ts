@@ -1,5 +1,5 @@
 import type * as tf from "@tensorflow/tfjs";
-import { LOOP_ARGS, LoopId, moveHeadsLoop } from "../native/loops.ts";
+import { LoopId } from "../native/loops.ts";
 import {
   floatOffset,
   type FusedBackend,
@@ -65,12 +65,13 @@ function moveHeads(
     toHeads ? 1 : 0,
     ...partsAt,
   ];
-  const pairs = partsAt.length * n;
-  if (args.length > LOOP_ARGS) {
-    moveHeadsLoop(heapOf(backend), args, 0, pairs);
-    return;
-  }
-  runHeapLoop(backend, LoopId.MoveHeads, args, pairs, length * heads * headDim);
+  runHeapLoop(
+    backend,
+    LoopId.MoveHeads,
+    args,
+    partsAt.length * n,
+    length * heads * headDim,
+  );
 }
 
 /**

@@ -1,5 +1,6 @@
 import { BlasHelper } from "./blas_helper.ts";
-import { SGEMM_SYMBOLS } from "./blas_helper_protocol.ts";
+import { SGEMM_SYMBOLS, THREAD_COUNT_SYMBOL } from "./blas_helper_protocol.ts";
+import { heapAddress, heapPointer } from "./heap.ts";
 import { balanceGroups, callFlops, type SgemmCall } from "./sgemm_call.ts";
 
 /** Where the native library came from and whether it could be opened. */
@@ -68,11 +69,7 @@ const CBLAS_NO_TRANS = 111;
 const CBLAS_TRANS = 112;
 
 const THREAD_SYMBOLS = {
-  openblas_set_num_threads: {
-    parameters: ["i32"],
-    result: "void",
-    optional: true,
-  },
+  ...THREAD_COUNT_SYMBOL,
   openblas_get_num_threads: { parameters: [], result: "i32", optional: true },
 } as const;
 
@@ -162,9 +159,13 @@ function userThreads(): number | undefined {
 // workers. On the 2-core dev machine 2 threads trained resnet8 at 104 img/s
 // and vit-small at 28, 1 thread at 138 and 54.
 function defaultThreads(): number {
-  const count = (globalThis.navigator as { hardwareConcurrency?: number })
-    ?.hardwareConcurrency;
-  return count && count > 1 ? count - 1 : 1;
+  const count = coreCount();
+  return count > 1 ? count - 1 : 1;
+}
+
+function coreCount(): number {
+  return (globalThis.navigator as { hardwareConcurrency?: number })
+    ?.hardwareConcurrency ?? 1;
 }
 
 /** Options for {@linkcode openBlas}. */
@@ -193,9 +194,8 @@ export interface OpenBlasOptions {
 
 function wantsHelper(threads: number, option: boolean | undefined): boolean {
   if (option !== undefined) return option;
-  const count = (globalThis.navigator as { hardwareConcurrency?: number })
-    ?.hardwareConcurrency ?? 1;
-  return threads === 1 && count > 1 && readEnv("VITKD_BLAS_HELPER") !== "0";
+  return threads === 1 && coreCount() > 1 &&
+    readEnv("VITKD_BLAS_HELPER") !== "0";
 }
 
 /**
@@ -289,19 +289,8 @@ function makeBlas(
   minSharedFlops: number,
 ): Blas {
   const cblasSgemm = lib.symbols.cblas_sgemm;
-  // The wasm heap is replaced when memory grows, so the base pointer is
-  // cached per buffer object and refreshed when the buffer changes.
-  let cachedHeap: ArrayBufferLike | undefined;
-  let base: Deno.PointerValue = null;
-  const baseOf = (heap: ArrayBufferLike): Deno.PointerValue => {
-    if (heap !== cachedHeap || heap.byteLength === 0) {
-      cachedHeap = heap;
-      base = Deno.UnsafePointer.of(new Uint8Array(heap));
-    }
-    return base;
-  };
   const at = (heap: ArrayBufferLike, offset: number): Deno.PointerValue => {
-    const start = baseOf(heap);
+    const start = heapPointer(heap);
     return offset === 0 ? start : Deno.UnsafePointer.offset(start!, offset);
   };
   const sgemm: Blas["sgemm"] = (
@@ -381,7 +370,7 @@ function makeBlas(
       }
       const [mine, theirs] = balanceGroups(groups);
       helper.share(
-        Number(Deno.UnsafePointer.value(baseOf(heap))),
+        heapAddress(heap),
         theirs.flat().filter((call) => call.m > 0 && call.n > 0),
         () => runAll(mine),
         (call) => run(heap, call),

@@ -18,6 +18,25 @@ export function heapBuffer(backend: WasmBackendLike): ArrayBuffer {
 }
 
 /** A float view of the whole heap, valid until the next allocation. */
+// The heap's base pointer, kept per buffer object: after memory grows the
+// heap is a new buffer.
+let pointedHeap: ArrayBufferLike | undefined;
+let heapBase: Deno.PointerValue = null;
+
+/** The address of the heap's first byte, for native code and the helper thread. */
+export function heapPointer(heap: ArrayBufferLike): Deno.PointerValue {
+  if (heap !== pointedHeap || heap.byteLength === 0) {
+    pointedHeap = heap;
+    heapBase = Deno.UnsafePointer.of(new Uint8Array(heap));
+  }
+  return heapBase;
+}
+
+/** {@linkcode heapPointer} as a number (addresses stay below 2^53), to post to the helper. */
+export function heapAddress(heap: ArrayBufferLike): number {
+  return Number(Deno.UnsafePointer.value(heapPointer(heap)));
+}
+
 export function heapFloats(backend: WasmBackendLike): Float32Array {
   return new Float32Array(heapBuffer(backend));
 }
