@@ -334,7 +334,8 @@ function parseSettings(args: string[]): Settings {
   }
   if (flags.backend !== undefined) {
     budget.backend = flags.backend;
-    budget.teacherBackend = flags["teacher-backend"] ?? flags.backend;
+    // one backend for everything unless --teacher-backend says otherwise
+    budget.teacherBackend = flags.backend;
   }
   if (flags["teacher-backend"] !== undefined) {
     budget.teacherBackend = flags["teacher-backend"];
