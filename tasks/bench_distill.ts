@@ -147,12 +147,12 @@ try {
   const written = await precompute({
     path,
     dataset: train,
-    teachers: teachers.map((model, i) => ({
+    teachers: await Promise.all(teachers.map(async (model, i) => ({
       name: teacherNames[i],
       kind: teacherNames[i],
-      fingerprint: weightFingerprint(model),
+      fingerprint: await weightFingerprint(model),
       predict: (x: tf.Tensor4D) => model.predict(x) as tf.Tensor2D,
-    })),
+    }))),
     views,
     augmentation: augment,
     baseSeed: BASE_SEED,
@@ -190,7 +190,7 @@ try {
     });
     const losses: number[] = [];
     const result = await trainer.trainEpoch(batchesFor(0), {
-      onStep: (p) => losses.push(p.loss),
+      onLoss: (_step, loss) => losses.push(loss),
     });
     trainer.dispose();
     model.dispose();

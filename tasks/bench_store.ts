@@ -243,7 +243,11 @@ const teachers: StoreTeacher[] = models.map((m, i) => ({
   predict: (x) => m.predict(x) as tf.Tensor2D,
 }));
 const x = tf.randomNormal([64, 32, 32, 3]) as tf.Tensor4D;
-for (const t of teachers) tf.tidy(() => t.predict(x).dataSync()); // warm-up
+for (const t of teachers) { // warm-up
+  const logits = t.predict(x);
+  await logits.data();
+  logits.dispose();
+}
 const t0 = performance.now();
 const reps = Math.max(1, Math.round(n / 64));
 for (let r = 0; r < reps; r++) {

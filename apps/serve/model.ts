@@ -169,7 +169,7 @@ export async function loadRunner(
     : folder.at(-1) ?? "model";
   const info: ModelInfo = {
     name: modelNameFrom(options.name ?? fallback),
-    version: weightFingerprint(model).slice(0, 12),
+    version: (await weightFingerprint(model)).slice(0, 12),
     classNames: [...meta.classNames],
     input: {
       height: meta.input.height,

@@ -52,7 +52,7 @@ export async function loadTeachers(ctx: RunContext): Promise<LoadedTeacher[]> {
         store: {
           name,
           kind: ctx.config.teachers[i],
-          fingerprint: weightFingerprint(model),
+          fingerprint: await weightFingerprint(model),
           predict: (x) => model.predict(x) as tf.Tensor2D,
         },
       });

@@ -161,7 +161,7 @@ export async function runTrainingJob(
     const checkpoint = async (): Promise<void> => {
       await saveCheckpoint(
         job.checkpointDir,
-        trainer.getState(),
+        await trainer.getState(),
         {
           job: job.id,
           history,
@@ -204,11 +204,10 @@ export async function runTrainingJob(
           steps: stepsPerEpoch,
           signal: job.interrupt.signal,
           onStep: (p) => {
+            const loss = p.lossStep > 0 ? p.loss.toFixed(4) : "…";
             bar.update(
               p.step,
-              `loss ${p.loss.toFixed(4)}  ${
-                p.imagesPerSecond.toFixed(1)
-              } img/s`,
+              `loss ${loss}  ${p.imagesPerSecond.toFixed(1)} img/s`,
             );
             job.budget.remaining -= 1;
             if (job.budget.remaining <= 0) {

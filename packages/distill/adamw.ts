@@ -165,17 +165,16 @@ export class AdamW {
     });
   }
 
-  /** Copies the state out (for checkpoints). */
-  getState(): AdamWState {
-    return {
-      step: this.#step,
-      m: this.#m.map((m) => m.dataSync() as Float32Array).map((a) =>
-        Float32Array.from(a)
-      ),
-      v: this.#v.map((v) => v.dataSync() as Float32Array).map((a) =>
-        Float32Array.from(a)
-      ),
-    };
+  /**
+   * Copies the state out (for checkpoints), reading the moments
+   * asynchronously.
+   *
+   * @returns The step count and copies of both moments per variable.
+   */
+  async getState(): Promise<AdamWState> {
+    const read = (list: tf.Variable[]) =>
+      Promise.all(list.map(async (t) => Float32Array.from(await t.data())));
+    return { step: this.#step, m: await read(this.#m), v: await read(this.#v) };
   }
 
   /** Restores a state taken by {@linkcode AdamW.getState}, checking its sizes. */

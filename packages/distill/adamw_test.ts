@@ -116,7 +116,7 @@ Deno.test("default decay exclusion: rank <= 1, norms, position embeddings and to
   }
 });
 
-Deno.test("AdamW state round trip: a restored optimizer continues exactly", () => {
+Deno.test("AdamW state round trip: a restored optimizer continues exactly", async () => {
   const gradsAt = (step: number) =>
     tf.tensor2d([[0.1 * step, -0.2], [0.3, 0.05 * step]]);
   const a = tf.variable(tf.tensor2d([[1, 2], [3, 4]]), true, "a/kernel");
@@ -134,7 +134,7 @@ Deno.test("AdamW state round trip: a restored optimizer continues exactly", () =
     optB.step([g], 0.01);
     g.dispose();
   }
-  const state = optB.getState();
+  const state = await optB.getState();
   const c = tf.variable(tf.tensor(b.dataSync(), [2, 2]), true, "c/kernel");
   const optC = new AdamW([c]);
   optC.setState(state);
@@ -179,7 +179,7 @@ Deno.test("AdamW leaves a variable without gradient untouched and checks shapes"
   tf.dispose([a, b, g, bad]);
 });
 
-Deno.test("AdamW steps leak no tensors", () => {
+Deno.test("AdamW steps leak no tensors", async () => {
   const w = tf.variable(
     tf.randomNormal([8, 8], 0, 1, "float32", 1),
     true,
@@ -194,7 +194,7 @@ Deno.test("AdamW steps leak no tensors", () => {
   opt.step([g], 0.01);
   const before = tf.memory().numTensors;
   for (let i = 0; i < 20; i++) opt.step([g], 0.01);
-  opt.setState(opt.getState());
+  opt.setState(await opt.getState());
   assertEquals(tf.memory().numTensors, before);
   opt.dispose();
   assertEquals(tf.memory().numTensors, start - 2);

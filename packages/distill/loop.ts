@@ -2,10 +2,14 @@ import * as tf from "@tensorflow/tfjs";
 import { AdamW, type AdamWConfig, type AdamWState } from "./adamw.ts";
 import { expectedHeads, type LossConfig } from "./loss.ts";
 import { constantSchedule, type LearningRateSchedule } from "./schedule.ts";
-import { trainStep } from "./step.ts";
+import { readTrainSteps, trainStep, type TrainStepResult } from "./step.ts";
 import type { TeacherLogitSource, TrainingBatch } from "./teacher_source.ts";
 
-/** Progress of one step, given to `onStep`. */
+/**
+ * Progress of one step, given to `onStep` right after the step is queued.
+ * Losses are read from the backend every few steps (see
+ * {@linkcode TrainerOptions.readEvery}), so `loss` is the newest one read.
+ */
 export interface StepProgress {
   /** Epoch (0-based). */
   epoch: number;
@@ -13,8 +17,10 @@ export interface StepProgress {
   step: number;
   /** Steps in the epoch, when known. */
   steps?: number;
-  /** This step's loss. */
+  /** The newest loss read, that of step `lossStep` (NaN before the first read). */
   loss: number;
+  /** The step of this epoch (1-based) whose loss `loss` is; 0 before the first read. */
+  lossStep: number;
   /** This step's learning rate. */
   lr: number;
   /** Images per second over this epoch so far (this session). */
@@ -59,6 +65,13 @@ export interface TrainerOptions {
   teachers?: TeacherLogitSource;
   /** Seed of the run, kept in the state (views and shuffles derive from it). */
   seed?: number;
+  /**
+   * Steps between two reads of the losses from the backend (default 16).
+   * Each read waits for the GPU (10 ms or more on WebGPU in Deno), so a loop
+   * that reads every step is bound by reads; the results are the same for
+   * any value. The epoch's end, an abort and `getState` read too.
+   */
+  readEvery?: number;
 }
 
 /** One model weight in a {@linkcode TrainerState}. */
@@ -97,6 +110,16 @@ export interface TrainEpochOptions {
   signal?: AbortSignal;
   /** Called after each step. */
   onStep?: (progress: StepProgress) => void;
+  /** Called with each step's loss once it has been read, in step order. */
+  onLoss?: (step: number, loss: number) => void;
+}
+
+/** A step queued on the backend whose scalars are not read yet. */
+interface PendingStep {
+  epoch: number;
+  step: number;
+  rows: number;
+  result: TrainStepResult;
 }
 
 function assertWholeNumber(name: string, value: number): void {
@@ -128,7 +151,11 @@ export class Trainer {
   readonly clipNorm?: number;
   /** The run's seed. */
   readonly seed: number;
+  /** Steps between two reads of the losses. */
+  readonly readEvery: number;
   #usesTeachers: boolean;
+  #pending: PendingStep[] = [];
+  #lastLoss = { step: 0, loss: NaN };
   #epoch = 0;
   #stepInEpoch = 0;
   #globalStep = 0;
@@ -164,6 +191,12 @@ export class Trainer {
       constantSchedule(this.optimizer.learningRate);
     this.clipNorm = options.clipNorm;
     this.seed = options.seed ?? 0;
+    this.readEvery = options.readEvery ?? 16;
+    if (!(Number.isInteger(this.readEvery) && this.readEvery >= 1)) {
+      throw new Error(
+        `Trainer: readEvery must be a whole number >= 1, got ${options.readEvery}`,
+      );
+    }
   }
 
   /** The epoch in progress or next to run. */
@@ -197,50 +230,57 @@ export class Trainer {
     let images = 0;
     let seen = 0;
     let completed = true;
-    for await (const batch of batches) {
-      try {
-        if (seen++ < this.#stepInEpoch) continue;
-        if (options.signal?.aborted) {
-          completed = false;
-          break;
-        }
-        const lr = this.schedule(this.#globalStep);
-        const t0 = performance.now();
-        const teacherLogits = this.teachers && this.#usesTeachers
-          ? await this.teachers.logitsFor(batch)
-          : [];
-        teacherMs += performance.now() - t0;
-        let result;
+    this.#lastLoss = { step: 0, loss: NaN };
+    try {
+      for await (const batch of batches) {
         try {
-          result = trainStep(
-            this.model,
-            this.optimizer,
-            batch.x,
-            batch.y,
-            teacherLogits,
-            { loss: this.loss, learningRate: lr, clipNorm: this.clipNorm },
-          );
+          if (seen++ < this.#stepInEpoch) continue;
+          if (options.signal?.aborted) {
+            completed = false;
+            break;
+          }
+          const lr = this.schedule(this.#globalStep);
+          const t0 = performance.now();
+          const teacherLogits = this.teachers && this.#usesTeachers
+            ? await this.teachers.logitsFor(batch)
+            : [];
+          teacherMs += performance.now() - t0;
+          let result;
+          try {
+            result = trainStep(
+              this.model,
+              this.optimizer,
+              batch.x,
+              batch.y,
+              teacherLogits,
+              { loss: this.loss, learningRate: lr, clipNorm: this.clipNorm },
+            );
+          } finally {
+            tf.dispose(teacherLogits);
+          }
+          const rows = batch.x.shape[0];
+          images += rows;
+          this.#stepInEpoch += 1;
+          this.#globalStep += 1;
+          this.#pending.push({ epoch, step: this.#stepInEpoch, rows, result });
+          if (this.#pending.length >= this.readEvery) {
+            await this.#readPending(options.onLoss);
+          }
+          options.onStep?.({
+            epoch,
+            step: this.#stepInEpoch,
+            steps: options.steps,
+            loss: this.#lastLoss.loss,
+            lossStep: this.#lastLoss.step,
+            lr,
+            imagesPerSecond: images / ((performance.now() - started) / 1000),
+          });
         } finally {
-          tf.dispose(teacherLogits);
+          tf.dispose([batch.x, batch.y]);
         }
-        const rows = batch.x.shape[0];
-        images += rows;
-        this.#stepInEpoch += 1;
-        this.#globalStep += 1;
-        this.#totals.lossSum += result.loss * rows;
-        this.#totals.correct += result.correct;
-        this.#totals.images += rows;
-        options.onStep?.({
-          epoch,
-          step: this.#stepInEpoch,
-          steps: options.steps,
-          loss: result.loss,
-          lr,
-          imagesPerSecond: images / ((performance.now() - started) / 1000),
-        });
-      } finally {
-        tf.dispose([batch.x, batch.y]);
       }
+    } finally {
+      await this.#readPending(options.onLoss);
     }
     if (seen < this.#stepInEpoch) {
       throw new Error(
@@ -268,20 +308,55 @@ export class Trainer {
     };
   }
 
-  /** Copies out the weights, optimizer, position and totals. */
-  getState(): TrainerState {
+  /**
+   * Reads every queued step's scalars in one read, adds them to the epoch's
+   * totals, and throws on the first non-finite loss.
+   */
+  async #readPending(onLoss?: (step: number, loss: number) => void) {
+    const pending = this.#pending;
+    if (pending.length === 0) return;
+    this.#pending = [];
+    const readings = await readTrainSteps(pending.map((p) => p.result));
+    pending.forEach(({ epoch, step, rows }, i) => {
+      const { loss, correct } = readings[i];
+      if (!Number.isFinite(loss)) {
+        throw new Error(
+          `Trainer: the loss is ${loss} at epoch ${
+            epoch + 1
+          } step ${step}; lower the learning rate or check the inputs`,
+        );
+      }
+      this.#totals.lossSum += loss * rows;
+      this.#totals.correct += correct;
+      this.#totals.images += rows;
+      this.#lastLoss = { step, loss };
+      onLoss?.(step, loss);
+    });
+  }
+
+  /**
+   * Copies out the weights, optimizer, position and totals, reading them
+   * from the backend asynchronously.
+   *
+   * @returns A state {@linkcode Trainer.setState} restores bit for bit.
+   */
+  async getState(): Promise<TrainerState> {
+    await this.#readPending();
+    const weights = await Promise.all(
+      this.model.weights.map(async (w) => ({
+        name: w.originalName ?? w.name,
+        shape: [...w.shape] as number[],
+        data: Float32Array.from(await w.read().data() as Float32Array),
+      })),
+    );
     return {
       seed: this.seed,
       epoch: this.#epoch,
       stepInEpoch: this.#stepInEpoch,
       globalStep: this.#globalStep,
       epochTotals: { ...this.#totals },
-      optimizer: this.optimizer.getState(),
-      weights: this.model.weights.map((w) => ({
-        name: w.originalName ?? w.name,
-        shape: [...w.shape] as number[],
-        data: Float32Array.from(w.read().dataSync() as Float32Array),
-      })),
+      optimizer: await this.optimizer.getState(),
+      weights,
     };
   }
 
@@ -316,6 +391,10 @@ export class Trainer {
         );
       }
     });
+    for (const { result } of this.#pending) {
+      tf.dispose([result.loss, result.correct, result.gradientNorm]);
+    }
+    this.#pending = [];
     this.optimizer.setState(state.optimizer);
     weights.forEach((w, i) => {
       const saved = state.weights[i];
@@ -329,8 +408,12 @@ export class Trainer {
     this.#totals = { ...state.epochTotals };
   }
 
-  /** Frees the optimizer's state (not the model). */
+  /** Frees the optimizer's state and any unread step scalars (not the model). */
   dispose(): void {
+    for (const { result } of this.#pending) {
+      tf.dispose([result.loss, result.correct, result.gradientNorm]);
+    }
+    this.#pending = [];
     this.optimizer.dispose();
   }
 }

@@ -126,20 +126,31 @@ Deno.test("evaluate: per-head and averaged accuracy match a plain computation", 
 Deno.test("a student epoch reports progress and leaks no tensors", async () => {
   const teachers = [tinyTeacher(21), tinyTeacher(22)];
   const model = tinyStudent(7, 2);
-  const trainer = new Trainer(studentOptions(model, teachers));
+  const trainer = new Trainer({
+    ...studentOptions(model, teachers),
+    readEvery: 4,
+  });
   await trainer.trainEpoch(batchesFor(0));
   const before = tf.memory().numTensors;
   const progress: StepProgress[] = [];
+  const losses: [number, number][] = [];
   const result = await trainer.trainEpoch(batchesFor(1), {
     steps: 6,
     onStep: (p) => progress.push(p),
+    onLoss: (step, loss) => losses.push([step, loss]),
   });
   assertEquals(tf.memory().numTensors, before);
   assertEquals(progress.map((p) => p.step), [1, 2, 3, 4, 5, 6]);
   assert(progress.every((p) => p.epoch === 1 && p.steps === 6));
-  assert(
-    progress.every((p) => Number.isFinite(p.loss) && p.imagesPerSecond > 0),
-  );
+  assert(progress.every((p) => p.imagesPerSecond > 0));
+  // readEvery 4: steps 1-3 have no loss read yet, steps 4-6 show step 4's
+  assertEquals(progress.map((p) => p.lossStep), [0, 0, 0, 4, 4, 4]);
+  assertEquals(progress[3].loss, losses[3][1]);
+  // every step's loss is read once, in order, at the fourth step and the end
+  assertEquals(losses.map(([step]) => step), [1, 2, 3, 4, 5, 6]);
+  assert(losses.every(([, loss]) => Number.isFinite(loss)));
+  const mean = losses.reduce((sum, [, loss]) => sum + loss * 8, 0) / 48;
+  assert(Math.abs(mean - result.loss) < 1e-9);
   // the schedule's position continues across epochs: global steps 6..11
   const expectedLr = cosineSchedule({
     baseLearningRate: 0.01,
@@ -165,7 +176,7 @@ Deno.test("resume: 1 epoch + checkpoint + restore + 1 epoch gives the weights of
     const first = tinyStudent(9, 2);
     const b = new Trainer(studentOptions(first, teachers));
     await b.trainEpoch(batchesFor(0));
-    await saveCheckpoint(dir, b.getState(), { note: "epoch 0 done" });
+    await saveCheckpoint(dir, await b.getState(), { note: "epoch 0 done" });
     b.dispose();
     first.dispose();
     assert(await hasCheckpoint(dir));
@@ -179,7 +190,10 @@ Deno.test("resume: 1 epoch + checkpoint + restore + 1 epoch gives the weights of
     assertEquals(c.epoch, 1);
     await c.trainEpoch(batchesFor(c.epoch));
     assertEquals(weightValues(resumed), weightValues(straight));
-    assertEquals(c.optimizer.getState(), a.optimizer.getState());
+    assertEquals(
+      await c.optimizer.getState(),
+      await a.optimizer.getState(),
+    );
     c.dispose();
     resumed.dispose();
   } finally {
@@ -209,7 +223,7 @@ Deno.test("resume mid-epoch: an abort between steps, then restore, ends identica
   assertEquals(partial.steps, 4);
   assertEquals(b.epoch, 0);
   assertEquals(b.stepInEpoch, 4);
-  const state = b.getState();
+  const state = await b.getState();
   b.dispose();
 
   const resumed = tinyStudent(99, 2);
@@ -234,7 +248,7 @@ Deno.test("checkpoints: corrupt, missing, foreign or mismatched ones are refused
   const dir = await Deno.makeTempDir({ prefix: "distill_ckpt_" });
   try {
     await assertRejects(() => loadCheckpoint(dir), Error, "not found");
-    await saveCheckpoint(dir, trainer.getState());
+    await saveCheckpoint(dir, await trainer.getState());
     const data = await Deno.readFile(`${dir}/trainer_state.bin`);
     data[17] ^= 0xff;
     await Deno.writeFile(`${dir}/trainer_state.bin`, data);
@@ -255,16 +269,11 @@ Deno.test("checkpoints: corrupt, missing, foreign or mismatched ones are refused
   // a state from another architecture or seed
   const other = tinyStudent(3, 2);
   const otherTrainer = new Trainer({ model: other, seed: SEED });
+  const otherState = await otherTrainer.getState();
+  assertThrows(() => trainer.setState(otherState), Error, "weights");
+  const state = await trainer.getState();
   assertThrows(
-    () => trainer.setState(otherTrainer.getState()),
-    Error,
-    "weights",
-  );
-  assertThrows(
-    () =>
-      new Trainer({ model: tinyStudent(3, 1), seed: 6 }).setState(
-        trainer.getState(),
-      ),
+    () => new Trainer({ model: tinyStudent(3, 1), seed: 6 }).setState(state),
     Error,
     "seed 5",
   );
@@ -334,4 +343,33 @@ Deno.test("hard and ensemble objectives train through the loop; an aborted signa
   assertEquals(weightValues(model), before);
   trainer.dispose();
   disposeModels(model, ...teachers);
+});
+
+Deno.test("a non-finite loss is reported, by step, when the losses are read", async () => {
+  const model = tinyStudent(3, 1);
+  const trainer = new Trainer({ model, seed: SEED, readEvery: 2 });
+  const before = tf.memory().numTensors;
+  async function* poisoned() {
+    let i = 0;
+    for await (const batch of batchesFor(0)) {
+      if (++i === 3) {
+        const x = tf.fill(batch.x.shape, NaN) as tf.Tensor4D;
+        batch.x.dispose();
+        yield { ...batch, x };
+      } else yield batch;
+    }
+  }
+  await assertRejects(
+    () => trainer.trainEpoch(poisoned()),
+    Error,
+    "the loss is NaN at epoch 1 step 3",
+  );
+  assertThrows(
+    () => new Trainer({ model, readEvery: 0 }),
+    Error,
+    "readEvery must be a whole number >= 1",
+  );
+  trainer.dispose();
+  assertEquals(tf.memory().numTensors, before);
+  model.dispose();
 });

@@ -70,7 +70,7 @@ Deno.test("teacher resume restores batch-norm statistics: 1 + 1 epochs equal 2",
   const first = resnet();
   const b = new Trainer({ model: first, loss: { kind: "none" }, seed: SEED });
   await b.trainEpoch(batchesFor(0));
-  const state = b.getState();
+  const state = await b.getState();
   // the moving statistics are part of the state and changed in training
   const fresh = resnet();
   const movingIndex = fresh.weights.findIndex((w) =>

@@ -13,14 +13,72 @@ export interface TrainStepOptions {
   clipNorm?: number;
 }
 
-/** What one step did. */
+/**
+ * What one step did, as scalars still on the backend: reading them is left
+ * to the caller, so a training loop on a GPU can read many steps at once
+ * (every read from a GPU blocks, 10 ms or more in Deno).
+ */
 export interface TrainStepResult {
   /** The batch's loss before the update. */
-  loss: number;
+  loss: tf.Scalar;
   /** Rows whose prediction (mean of the heads' softmax) matched the label. */
+  correct: tf.Scalar;
+  /** The gradients' global norm before clipping; absent when not clipping. */
+  gradientNorm?: tf.Scalar;
+}
+
+/** A {@linkcode TrainStepResult} read into numbers. */
+export interface TrainStepReading {
+  /** The batch's loss before the update. */
+  loss: number;
+  /** Rows whose prediction matched the label. */
   correct: number;
   /** The gradients' global norm before clipping (NaN when not clipping). */
   gradientNorm: number;
+}
+
+/**
+ * Reads a step's scalars with one asynchronous read and disposes them.
+ *
+ * @param result What {@linkcode trainStep} returned.
+ * @returns The step's loss, correct rows and gradient norm as numbers.
+ */
+export async function readTrainStep(
+  result: TrainStepResult,
+): Promise<TrainStepReading> {
+  const [reading] = await readTrainSteps([result]);
+  return reading;
+}
+
+/**
+ * Reads the scalars of several steps with a single GPU-to-CPU read and
+ * disposes them.
+ *
+ * @param results What {@linkcode trainStep} returned, in step order.
+ * @returns One reading per step, in the same order.
+ */
+export async function readTrainSteps(
+  results: readonly TrainStepResult[],
+): Promise<TrainStepReading[]> {
+  if (results.length === 0) return [];
+  const packed = tf.tidy(() =>
+    tf.stack(results.flatMap((r) => [
+      tf.cast(r.loss, "float32"),
+      tf.cast(r.correct, "float32"),
+      r.gradientNorm ?? tf.scalar(NaN),
+    ]))
+  );
+  try {
+    const values = await packed.data();
+    return results.map((_, i) => ({
+      loss: values[3 * i],
+      correct: values[3 * i + 1],
+      gradientNorm: values[3 * i + 2],
+    }));
+  } finally {
+    packed.dispose();
+    for (const r of results) tf.dispose([r.loss, r.correct, r.gradientNorm]);
+  }
 }
 
 /** The model's outputs as a list of `[B, C]` heads. */
@@ -85,7 +143,9 @@ export function checkObjectiveFits(
 /**
  * One training step: forward in training mode, loss, gradients of the
  * optimizer's variables, optional clipping by global norm, one AdamW update.
- * `teacherLogits` are read, not disposed.
+ * Nothing is read back: the loss, the count of correct rows and the norm come
+ * back as scalars (see {@linkcode readTrainSteps}), so a non-finite loss is
+ * found when they are read. `teacherLogits` are read, not disposed.
  */
 export function trainStep(
   model: tf.LayersModel,
@@ -98,25 +158,15 @@ export function trainStep(
   const loss: LossConfig = options.loss ??
     { kind: teacherLogits.length > 0 ? "multi" : "none" };
   checkObjectiveFits(model, x.shape[0], teacherLogits, loss);
-  let correctTensor: tf.Scalar | undefined;
+  let correct: tf.Scalar | undefined;
   const { value, grads } = tf.variableGrads(() => {
     const heads = headsOf(model.apply(x, { training: true }) as tf.Tensor);
     // the loss first: if it throws, nothing has been kept outside the scope
     const value = objective(heads, labels, teacherLogits, loss);
-    correctTensor = tf.keep(countCorrect(heads, labels));
+    correct = tf.keep(countCorrect(heads, labels));
     return value;
   }, [...optimizer.variables]);
-  const lossValue = value.dataSync()[0];
-  const correct = correctTensor!.dataSync()[0];
-  value.dispose();
-  correctTensor!.dispose();
-  if (!Number.isFinite(lossValue)) {
-    tf.dispose(grads);
-    throw new Error(
-      `trainStep: the loss is ${lossValue}; lower the learning rate or check the inputs`,
-    );
-  }
-  let gradientNorm = NaN;
+  let gradientNorm: tf.Scalar | undefined;
   let applied = grads;
   if (options.clipNorm !== undefined) {
     const clipped = clipByGlobalNorm(grads, options.clipNorm);
@@ -126,5 +176,5 @@ export function trainStep(
   }
   optimizer.step(applied, options.learningRate);
   tf.dispose(applied);
-  return { loss: lossValue, correct, gradientNorm };
+  return { loss: value, correct: correct!, gradientNorm };
 }

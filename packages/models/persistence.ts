@@ -186,7 +186,9 @@ export function denoFolderHandler(dir: string): tf.io.IOHandler {
  * A fingerprint of the model's weights (names, shapes and values): equal
  * weights give equal fingerprints. 16 hex digits, prefixed `w1-`.
  */
-export function weightFingerprint(model: tf.LayersModel): string {
+export async function weightFingerprint(
+  model: tf.LayersModel,
+): Promise<string> {
   // Two independent 32-bit multiply-xor hashes give 64 bits, synchronously.
   let h1 = 0x811c9dc5 | 0;
   let h2 = 0x01000193 | 0;
@@ -200,7 +202,7 @@ export function weightFingerprint(model: tf.LayersModel): string {
   for (const weight of model.weights) {
     const header = encoder.encode(`${weight.shape.join("x")};`);
     for (const byte of header) mixWord(byte);
-    const values = weight.read().dataSync();
+    const values = await weight.read().data();
     const words = new Uint32Array(
       values.buffer,
       values.byteOffset,
@@ -287,7 +289,7 @@ export async function saveModel(
     dataFingerprint: meta.dataFingerprint,
     metrics: meta.metrics,
     createdAt: meta.createdAt ?? new Date().toISOString(),
-    weightFingerprint: weightFingerprint(model),
+    weightFingerprint: await weightFingerprint(model),
   };
   // A stale meta.json must not vouch for half-written new weights.
   await Deno.remove(join(dir, META_JSON)).catch(() => {});

@@ -51,16 +51,17 @@ function stockHeads(x: tf.Tensor3D): tf.Tensor[] {
 
 // Forward and backward of sum(f(x) * x), so both directions are timed.
 function both(f: (x: tf.Tensor) => tf.Tensor | tf.Tensor[], x: tf.Tensor) {
-  return () => {
-    tf.tidy(() => {
-      const grad = tf.grad((a: tf.Tensor) => {
+  return async () => {
+    const grad = tf.tidy(() =>
+      tf.grad((a: tf.Tensor) => {
         const out = f(a);
         return tf.addN(
           (Array.isArray(out) ? out : [out]).map((o) => tf.sum(o)),
         );
-      })(x);
-      grad.dataSync();
-    });
+      })(x)
+    );
+    await grad.data();
+    grad.dispose();
   };
 }
 
@@ -94,9 +95,9 @@ cases.forEach(([name, f, x], i) => {
 });
 Deno.bench({
   name: "fused heads to tokens [256,67,32] x3",
-  fn: () => {
-    tf.tidy(() => {
-      headsToTokens(tokensToHeads(qkv, 4, 3), 4).dataSync();
-    });
+  fn: async () => {
+    const joined = tf.tidy(() => headsToTokens(tokensToHeads(qkv, 4, 3), 4));
+    await joined.data();
+    joined.dispose();
   },
 });
