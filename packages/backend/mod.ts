@@ -16,3 +16,4 @@ export * from "./fused/mod.ts";
 export * from "./init.ts";
 export * from "./native/mod.ts";
 export * from "./wasm_kernels/mod.ts";
+export * from "./webgpu/mod.ts";

@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { adamwUpdateInPlace, canUpdateInPlace } from "@vitkd/backend";
 
 /** Hyper-parameters of {@linkcode AdamW}. */
 export interface AdamWConfig {
@@ -143,6 +144,20 @@ export class AdamW {
             `AdamW.step: gradient of "${variable.name}" has shape [${grad.shape}], variable has [${variable.shape}]`,
           );
         }
+        const weightDecay = this.#decays[i] ? this.weightDecay : 0;
+        if (canUpdateInPlace([variable, this.#m[i], this.#v[i]])) {
+          // one dispatch instead of about 14 on a GPU
+          adamwUpdateInPlace(variable, this.#m[i], this.#v[i], grad, {
+            learningRate,
+            beta1: this.beta1,
+            beta2: this.beta2,
+            correction1,
+            correction2,
+            epsilon: this.epsilon,
+            weightDecay,
+          });
+          return;
+        }
         const m = tf.add(
           tf.mul(this.#m[i], this.beta1),
           tf.mul(grad, 1 - this.beta1),
@@ -157,8 +172,8 @@ export class AdamW {
           tf.div(m, correction1),
           tf.add(tf.sqrt(tf.div(v, correction2)), this.epsilon),
         );
-        if (this.#decays[i] && this.weightDecay > 0) {
-          update = tf.add(update, tf.mul(variable, this.weightDecay));
+        if (weightDecay > 0) {
+          update = tf.add(update, tf.mul(variable, weightDecay));
         }
         variable.assign(tf.sub(variable, tf.mul(update, learningRate)));
       });

@@ -1,0 +1,8 @@
+/**
+ * WebGPU kernels of the toolkit and the work counter its budget tests use.
+ *
+ * @module
+ */
+export * from "./adamw_update.ts";
+export * from "./work_counter.ts";
+export { onRawDispatch } from "./raw_dispatch.ts";
