@@ -9,6 +9,9 @@ import {
 import { registerWasmTrainingKernels } from "./wasm_kernels/register.ts";
 import { registerCnnKernels } from "./cnn_kernels/register.ts";
 import { registerFusedKernels } from "./fused/register.ts";
+import { registerReductionGradients } from "./reduction_gradients.ts";
+import type { WebGpuBackendInternals } from "./webgpu/_backend.ts";
+import { installScalarConstantCache } from "./webgpu/scalar_constants.ts";
 
 /** A backend the toolkit can run on; `auto` picks the fastest one available. */
 export type BackendChoice = "auto" | "webgpu" | "wasm" | "cpu";
@@ -123,6 +126,13 @@ export async function initBackend(
   if (!ok) throw new Error(`backend ${name} failed to start`);
   await tf.ready();
   const info: BackendInfo = { name, reason };
+  // the same values on every backend, without a full-size upload on WebGPU
+  registerReductionGradients();
+  if (name === "webgpu") {
+    installScalarConstantCache(
+      tf.backend() as unknown as WebGpuBackendInternals,
+    );
+  }
   if (probe) {
     info.adapter = probe.description;
     info.adapterIsFallback = probe.isFallback;

@@ -111,8 +111,9 @@ export class TokenEmbedding extends tf.layers.Layer {
       const x = single(inputs) as tf.Tensor3D;
       const n = x.shape[0];
       // ones x token rather than broadcastTo: broadcastTo runs Tile, whose
-      // gradient is one slice per sample.
-      const ones = tf.ones([n, 1, 1]);
+      // gradient is one slice per sample. fill, not ones: ones is made on the
+      // host and uploaded at every call on a GPU.
+      const ones = tf.fill([n, 1, 1], 1);
       const parts = [tf.mul(ones, this.#classToken!.read())];
       if (this.#distillationTokens) {
         parts.push(tf.mul(ones, this.#distillationTokens.read()));

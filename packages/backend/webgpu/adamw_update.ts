@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
-import { activeWebGpu } from "./_backend.ts";
+import { activeWebGpu, type WebGpuBackendInternals } from "./_backend.ts";
+import { isConstantBuffer } from "./scalar_constants.ts";
 import { encodeDispatch, pipelineFor, uniformBuffer } from "./raw_dispatch.ts";
 
 /** The constants of one AdamW update, the same for every variable of a step. */
@@ -63,8 +64,13 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>,
  */
 export function canUpdateInPlace(tensors: tf.TensorInfo[]): boolean {
   if (tf.getBackend() !== "webgpu") return false;
-  const backend = tf.backend();
-  return tensors.every((t) => backend.refCount(t.dataId) === 1);
+  const backend = tf.backend() as unknown as WebGpuBackendInternals & {
+    refCount(dataId: object): number;
+  };
+  return tensors.every((t) =>
+    backend.refCount(t.dataId) === 1 &&
+    !isConstantBuffer(backend.tensorMap.get(t.dataId).resource)
+  );
 }
 
 /**

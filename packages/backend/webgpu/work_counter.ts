@@ -5,6 +5,7 @@ import {
   type WebGpuProgramLike,
 } from "./_backend.ts";
 import { onRawDispatch } from "./raw_dispatch.ts";
+import { isConstantBuffer } from "./scalar_constants.ts";
 
 /** The GPU work a piece of code caused, counted on the WebGPU backend. */
 export interface WebGpuWork {
@@ -12,7 +13,7 @@ export interface WebGpuWork {
   dispatches: number;
   /** Dispatches by program or kernel name. */
   byKernel: Record<string, number>;
-  /** Tensors copied from the host to the GPU. */
+  /** Tensors copied from the host to the GPU (cached constants excluded). */
   uploads: number;
   /** Bytes of those copies. */
   uploadBytes: number;
@@ -77,16 +78,23 @@ export async function countWebGpuWork<T>(
     uploadToGPU: backend.uploadToGPU,
     getBufferData: backend.getBufferData,
   };
+  // our own wrappers (e.g. the constant cache) stay; only ours come off
+  const own = Object.fromEntries(
+    Object.keys(original).filter((name) => Object.hasOwn(backend, name)).map((
+      name,
+    ) => [name, (backend as unknown as Record<string, unknown>)[name]]),
+  );
   const patched = backend as WebGpuBackendInternals;
   patched.uploadToGPU = function (dataId: object): void {
     const data = this.tensorMap.get(dataId);
-    if (data.resource == null && data.values != null) {
+    const fromHost = data.resource == null && data.values != null;
+    original.uploadToGPU.call(this, dataId);
+    if (fromHost && !isConstantBuffer(data.resource)) {
       work.uploads++;
       const size = data.shape.reduce((a, b) => a * b, 1);
       work.uploadBytes += size * (BYTES[data.dtype] ?? 4);
       work.uploadShapes.push([...data.shape]);
     }
-    original.uploadToGPU.call(this, dataId);
   };
   patched.getBufferData = function (buffer: GPUBuffer) {
     work.reads++;
@@ -120,9 +128,9 @@ export async function countWebGpuWork<T>(
     return { result, work };
   } finally {
     stopListening();
-    // the originals live on the prototype: dropping the wrappers restores them
     for (const name of Object.keys(original)) {
       delete (backend as unknown as Record<string, unknown>)[name];
     }
+    Object.assign(backend, own);
   }
 }

@@ -1,0 +1,66 @@
+import * as tf from "@tensorflow/tfjs";
+
+/**
+ * The gradient of `Mean` without tfjs's `ones(x.shape)`: tfjs's own builds
+ * that tensor on the CPU at every call, which on WebGPU is a full-size
+ * upload per batch norm and pooling layer per step. This one scales the
+ * small `dy` first and broadcasts it: the same values (`dy · 1 / n` and
+ * `dy / n` round alike), one broadcast instead of an upload and a multiply.
+ */
+export const meanGradient: tf.GradConfig = {
+  kernelName: "Mean",
+  inputsToSave: ["x"],
+  gradFunc: (dy, saved, attrs) => {
+    const [x] = saved;
+    const { axis } = attrs as unknown as { axis: number | number[] };
+    const axes = tf.util.parseAxisParam(axis, x.shape);
+    const size = axes.reduce((n, a) => n * x.shape[a], 1);
+    const keptShape = x.shape.map((d, a) => axes.includes(a) ? 1 : d);
+    return {
+      x: () =>
+        tf.broadcastTo(
+          tf.div(tf.reshape(dy as tf.Tensor, keptShape), size),
+          x.shape,
+        ),
+    };
+  },
+};
+
+/**
+ * The gradient of `Sum` without tfjs's `ones(x.shape)` (a full-size upload
+ * per call on WebGPU, as for `Mean`): `dy` broadcast back over the summed
+ * axes, the same values.
+ */
+export const sumGradient: tf.GradConfig = {
+  kernelName: "Sum",
+  inputsToSave: ["x"],
+  gradFunc: (dy, saved, attrs) => {
+    const [x] = saved;
+    const { axis } = attrs as unknown as { axis: number | number[] };
+    const axes = tf.util.parseAxisParam(axis, x.shape);
+    const keptShape = x.shape.map((d, a) => axes.includes(a) ? 1 : d);
+    return {
+      x: () => tf.broadcastTo(tf.reshape(dy as tf.Tensor, keptShape), x.shape),
+    };
+  },
+};
+
+let registered = false;
+
+/**
+ * Replaces tfjs's `Mean` and `Sum` gradients by {@linkcode meanGradient} and
+ * {@linkcode sumGradient}; idempotent.
+ */
+export function registerReductionGradients(): void {
+  if (registered) return;
+  registered = true;
+  // tfjs warns on replacing a gradient; the replacement is deliberate
+  const warn = console.warn;
+  console.warn = () => {};
+  try {
+    tf.registerGradient(meanGradient);
+    tf.registerGradient(sumGradient);
+  } finally {
+    console.warn = warn;
+  }
+}
