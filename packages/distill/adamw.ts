@@ -115,11 +115,14 @@ export class AdamW {
   /**
    * Applies one update. `gradients` maps variable names to gradients (as
    * `tf.variableGrads` returns them) or lists them in variable order; a
-   * variable without a gradient is left unchanged, moments included.
+   * variable without a gradient is left unchanged, moments included. Each
+   * gradient is first multiplied by `gradScale` when given (a clip factor
+   * from `clipScale`), inside the update on WebGPU.
    */
   step(
     gradients: tf.NamedTensorMap | readonly tf.Tensor[],
     learningRate: number = this.learningRate,
+    gradScale?: tf.Scalar,
   ): void {
     const list = Array.isArray(gradients)
       ? gradients as readonly tf.Tensor[]
@@ -155,16 +158,17 @@ export class AdamW {
             correction2,
             epsilon: this.epsilon,
             weightDecay,
-          });
+          }, gradScale);
           return;
         }
+        const g = gradScale ? tf.mul(grad, gradScale) : grad;
         const m = tf.add(
           tf.mul(this.#m[i], this.beta1),
-          tf.mul(grad, 1 - this.beta1),
+          tf.mul(g, 1 - this.beta1),
         );
         const v = tf.add(
           tf.mul(this.#v[i], this.beta2),
-          tf.mul(tf.square(grad), 1 - this.beta2),
+          tf.mul(tf.square(g), 1 - this.beta2),
         );
         this.#m[i].assign(m);
         this.#v[i].assign(v);

@@ -71,3 +71,39 @@ Deno.test({
     await tf.setBackend("cpu");
   },
 });
+
+Deno.test({
+  name: "clipScale on webgpu equals cpu, in one dispatch per gradient plus one",
+  ignore,
+  fn: async () => {
+    const { clipScale } = await import("./clip.ts");
+    const compute = async (backend: "cpu" | "webgpu", maxNorm: number) => {
+      await tf.setBackend(backend);
+      const grads = {
+        a: tf.tensor1d([3, 4]),
+        b: tf.tensor2d([[12]]),
+        c: tf.tensor1d(Array.from({ length: 1000 }, (_, i) => Math.sin(i))),
+      };
+      const { globalNorm, scale } = clipScale(grads, maxNorm);
+      const values = [(await globalNorm.data())[0], (await scale.data())[0]];
+      tf.dispose([grads.a, grads.b, grads.c, globalNorm, scale]);
+      return values;
+    };
+    for (const maxNorm of [5, 100]) {
+      const expected = await compute("cpu", maxNorm);
+      await tf.setBackend("webgpu");
+      const { result, work } = await countWebGpuWork(() =>
+        compute("webgpu", maxNorm)
+      );
+      result.forEach((value, i) =>
+        assert(
+          Math.abs(value - expected[i]) <= 1e-5 * Math.abs(expected[i]),
+          `maxNorm ${maxNorm} [${i}]: webgpu ${value}, cpu ${expected[i]}`,
+        )
+      );
+      assertEquals(work.byKernel["VitkdSumOfSquares"], 3);
+      assertEquals(work.byKernel["VitkdNormAndScale"], 1);
+    }
+    await tf.setBackend("cpu");
+  },
+});

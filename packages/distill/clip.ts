@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { globalNormAndClipScale } from "@vitkd/backend";
 
 /** Gradients rescaled by {@linkcode clipByGlobalNorm}, with the norm before clipping. */
 export interface ClippedGradients {
@@ -40,5 +41,45 @@ export function clipByGlobalNorm(
     const out: tf.NamedTensorMap = {};
     for (const name of names) out[name] = tf.mul(gradients[name], scale);
     return { gradients: out, globalNorm };
+  });
+}
+
+/** The global norm of some gradients and the factor that clips them. */
+export interface ClipScale {
+  /** The global L2 norm of the gradients. */
+  globalNorm: tf.Scalar;
+  /** `maxNorm / max(globalNorm, maxNorm)`: 1 below the limit. */
+  scale: tf.Scalar;
+}
+
+/**
+ * The factor {@linkcode clipByGlobalNorm} would rescale by, without
+ * rescaling: an optimizer that takes a gradient scale (AdamW) applies it in
+ * its own update. On WebGPU the norm is one dispatch per gradient plus one.
+ *
+ * @param gradients The gradients, by name.
+ * @param maxNorm The largest global norm let through; must be positive.
+ * @returns The norm and the factor, left on the backend; the caller disposes them.
+ */
+export function clipScale(
+  gradients: tf.NamedTensorMap,
+  maxNorm: number,
+): ClipScale {
+  if (!(maxNorm > 0)) {
+    throw new Error(`clipScale: maxNorm must be positive, got ${maxNorm}`);
+  }
+  const list = Object.values(gradients);
+  if (
+    tf.getBackend() === "webgpu" && list.every((g) => g.dtype === "float32")
+  ) {
+    const { norm, scale } = globalNormAndClipScale(list, maxNorm);
+    return { globalNorm: norm, scale };
+  }
+  return tf.tidy(() => {
+    const globalNorm = list.length === 0 ? tf.scalar(0) : tf.sqrt(
+      tf.addN(list.map((g) => tf.sum(tf.square(g)))),
+    ) as tf.Scalar;
+    const scale = tf.div(maxNorm, tf.maximum(globalNorm, maxNorm)) as tf.Scalar;
+    return { globalNorm, scale };
   });
 }

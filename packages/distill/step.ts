@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import type { AdamW } from "./adamw.ts";
-import { clipByGlobalNorm } from "./clip.ts";
+import { clipScale } from "./clip.ts";
 import { expectedHeads, type LossConfig, objective } from "./loss.ts";
 
 /** Options for {@linkcode trainStep}. */
@@ -167,14 +167,12 @@ export function trainStep(
     return value;
   }, [...optimizer.variables]);
   let gradientNorm: tf.Scalar | undefined;
-  let applied = grads;
+  let scale: tf.Scalar | undefined;
   if (options.clipNorm !== undefined) {
-    const clipped = clipByGlobalNorm(grads, options.clipNorm);
-    tf.dispose(grads);
-    applied = clipped.gradients;
-    gradientNorm = clipped.globalNorm;
+    ({ globalNorm: gradientNorm, scale } = clipScale(grads, options.clipNorm));
   }
-  optimizer.step(applied, options.learningRate);
-  tf.dispose(applied);
+  optimizer.step(grads, options.learningRate, scale);
+  tf.dispose(grads);
+  scale?.dispose();
   return { loss: value, correct: correct!, gradientNorm };
 }

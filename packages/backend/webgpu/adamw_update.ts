@@ -37,14 +37,16 @@ struct Step {
 @group(0) @binding(1) var<storage, read_write> m: array<f32>;
 @group(0) @binding(2) var<storage, read_write> v: array<f32>;
 @group(0) @binding(3) var<storage, read> g: array<f32>;
-@group(0) @binding(4) var<uniform> s: Step;
+@group(0) @binding(4) var<storage, read> gradScale: array<f32>;
+@group(0) @binding(5) var<uniform> s: Step;
 
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(global_invocation_id) id: vec3<u32>,
         @builtin(num_workgroups) groups: vec3<u32>) {
   let stride = groups.x * ${WORKGROUP}u;
+  let k = gradScale[0];
   for (var i = id.x; i < s.count; i = i + stride) {
-    let gi = g[i];
+    let gi = g[i] * k;
     let mi = m[i] * s.beta1 + gi * s.oneMinusBeta1;
     let vi = v[i] * s.beta2 + (gi * gi) * s.oneMinusBeta2;
     m[i] = mi;
@@ -86,6 +88,8 @@ export function canUpdateInPlace(tensors: tf.TensorInfo[]): boolean {
  * @param v Its second moment (updated).
  * @param grad Its gradient (read).
  * @param constants This step's constants.
+ * @param gradScale A one-value tensor the gradient is multiplied by first
+ * (a clip factor); none for 1.
  */
 export function adamwUpdateInPlace(
   param: tf.TensorInfo,
@@ -93,6 +97,7 @@ export function adamwUpdateInPlace(
   v: tf.TensorInfo,
   grad: tf.TensorInfo,
   constants: AdamWUpdateConstants,
+  gradScale?: tf.TensorInfo,
 ): void {
   const backend = activeWebGpu("adamwUpdateInPlace");
   const count = param.shape.reduce((a, b) => a * b, 1);
@@ -125,13 +130,16 @@ export function adamwUpdateInPlace(
   ]);
   new Uint32Array(uniforms, 36, 1)[0] = count;
   const pipeline = pipelineFor(backend.device, "vitkd-adamw", SHADER);
+  // a one-value tensor is a shared constant buffer (scalar_constants.ts)
+  const one = gradScale ? undefined : tf.scalar(1);
   encodeDispatch(
     backend,
     "VitkdAdamW",
     pipeline,
-    [param, m, v, grad],
+    [param, m, v, grad, gradScale ?? one!],
     [uniformBuffer(backend, uniforms)],
     [Math.min(MAX_WORKGROUPS, Math.ceil(count / WORKGROUP))],
   );
+  one?.dispose();
   for (const t of [param, m, v]) backend.tensorMap.get(t.dataId).values = null;
 }

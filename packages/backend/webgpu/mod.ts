@@ -4,5 +4,6 @@
  * @module
  */
 export * from "./adamw_update.ts";
+export * from "./global_norm.ts";
 export * from "./work_counter.ts";
 export { onRawDispatch } from "./raw_dispatch.ts";
