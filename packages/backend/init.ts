@@ -12,6 +12,7 @@ import { registerFusedKernels } from "./fused/register.ts";
 import { registerReductionGradients } from "./reduction_gradients.ts";
 import type { WebGpuBackendInternals } from "./webgpu/_backend.ts";
 import { installScalarConstantCache } from "./webgpu/scalar_constants.ts";
+import { registerWebGpuKernels } from "./webgpu/register.ts";
 
 /** A backend the toolkit can run on; `auto` picks the fastest one available. */
 export type BackendChoice = "auto" | "webgpu" | "wasm" | "cpu";
@@ -132,6 +133,8 @@ export async function initBackend(
     installScalarConstantCache(
       tf.backend() as unknown as WebGpuBackendInternals,
     );
+    registerWebGpuKernels();
+    reportDeviceErrors(tf.backend() as unknown as WebGpuBackendInternals);
   }
   if (probe) {
     info.adapter = probe.description;
@@ -150,6 +153,18 @@ export async function initBackend(
   // Last, so the native kernels override any other wasm registrations.
   applyNative(info, options.native ?? "auto");
   return info;
+}
+
+// A shader or bind group that fails validation invalidates its whole
+// submission and leaves zeros behind; say so instead of training on them.
+function reportDeviceErrors(backend: WebGpuBackendInternals): void {
+  const device = backend.device as GPUDevice & { vitkdErrors?: boolean };
+  if (device.vitkdErrors) return;
+  device.vitkdErrors = true;
+  device.addEventListener("uncapturederror", (event) => {
+    const error = (event as GPUUncapturedErrorEvent).error;
+    console.error(`webgpu: the device reported an error: ${error.message}`);
+  });
 }
 
 function applyNative(info: BackendInfo, native: "auto" | "off"): void {

@@ -7,3 +7,4 @@ export * from "./adamw_update.ts";
 export * from "./global_norm.ts";
 export * from "./work_counter.ts";
 export { onRawDispatch } from "./raw_dispatch.ts";
+export * from "./register.ts";

@@ -1,0 +1,35 @@
+import * as tf from "@tensorflow/tfjs";
+import { batchNormTrainGradient } from "../cnn_kernels/batch_norm.ts";
+import {
+  batchNormTrainGradWebGpu,
+  batchNormTrainWebGpu,
+} from "./batch_norm.ts";
+
+let registered: string[] | undefined;
+
+/**
+ * Registers the toolkit's fused kernels for the webgpu backend, so the
+ * models take the same fused paths they take on wasm: training batch norm
+ * forward and backward (two dispatches each). Idempotent; returns the
+ * kernel names.
+ */
+export function registerWebGpuKernels(): string[] {
+  if (registered) return [...registered];
+  const configs = [batchNormTrainWebGpu, batchNormTrainGradWebGpu];
+  for (const config of configs) {
+    if (!tf.getKernel(config.kernelName, "webgpu")) tf.registerKernel(config);
+  }
+  for (const gradient of [batchNormTrainGradient]) {
+    if (!tf.getGradient(gradient.kernelName)) tf.registerGradient(gradient);
+  }
+  registered = configs.map((c) => c.kernelName);
+  return [...registered];
+}
+
+/** Removes what {@linkcode registerWebGpuKernels} registered (for before/after counts). */
+export function unregisterWebGpuKernels(): void {
+  for (const name of registered ?? []) {
+    if (tf.getKernel(name, "webgpu")) tf.unregisterKernel(name, "webgpu");
+  }
+  registered = undefined;
+}
