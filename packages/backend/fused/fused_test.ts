@@ -294,7 +294,7 @@ Deno.test("fused kernels name the bad input", async () => {
   assertThrows(
     () => fusedGelu(tf.zeros([2])),
     Error,
-    "fusedGelu: the fused kernels run only on wasm",
+    "fusedGelu: the fused kernels run on wasm or webgpu",
   );
 });
 

@@ -31,16 +31,15 @@ function many(t: tf.Tensor | tf.Tensor[]): tf.Tensor[] {
   return Array.isArray(t) ? t : [t];
 }
 
-/** Whether the fused ViT kernels run on the current backend (wasm, registered). */
+/** Whether the fused ViT kernels run on the current backend (wasm or webgpu, registered by `initBackend`). */
 export function fusedKernelsActive(): boolean {
-  return tf.getBackend() === "wasm" &&
-    tf.getKernel(LAYER_NORM, "wasm") !== undefined;
+  return tf.getKernel(LAYER_NORM, tf.getBackend()) !== undefined;
 }
 
 function requireActive(op: string): void {
   if (!fusedKernelsActive()) {
     throw new Error(
-      `${op}: the fused kernels run only on wasm after initBackend (backend is ${tf.getBackend()})`,
+      `${op}: the fused kernels run on wasm or webgpu after initBackend (backend is ${tf.getBackend()})`,
     );
   }
 }

@@ -4,22 +4,29 @@ import {
   batchNormTrainGradWebGpu,
   batchNormTrainWebGpu,
 } from "./batch_norm.ts";
+import { FUSED_GRADIENTS } from "../fused/ops.ts";
+import { VIT_KERNELS_WEBGPU } from "./vit_kernels.ts";
 
 let registered: string[] | undefined;
 
 /**
  * Registers the toolkit's fused kernels for the webgpu backend, so the
  * models take the same fused paths they take on wasm: training batch norm
- * forward and backward (two dispatches each). Idempotent; returns the
- * kernel names.
+ * forward and backward (two dispatches each), and the ViT's layer norm,
+ * softmax, GELU and token/head layouts (one or two each). Idempotent;
+ * returns the kernel names.
  */
 export function registerWebGpuKernels(): string[] {
   if (registered) return [...registered];
-  const configs = [batchNormTrainWebGpu, batchNormTrainGradWebGpu];
+  const configs = [
+    batchNormTrainWebGpu,
+    batchNormTrainGradWebGpu,
+    ...VIT_KERNELS_WEBGPU,
+  ];
   for (const config of configs) {
     if (!tf.getKernel(config.kernelName, "webgpu")) tf.registerKernel(config);
   }
-  for (const gradient of [batchNormTrainGradient]) {
+  for (const gradient of [batchNormTrainGradient, ...FUSED_GRADIENTS]) {
     if (!tf.getGradient(gradient.kernelName)) tf.registerGradient(gradient);
   }
   registered = configs.map((c) => c.kernelName);
