@@ -13,6 +13,7 @@ import { registerReductionGradients } from "./reduction_gradients.ts";
 import type { WebGpuBackendInternals } from "./webgpu/_backend.ts";
 import { installScalarConstantCache } from "./webgpu/scalar_constants.ts";
 import { registerWebGpuKernels } from "./webgpu/register.ts";
+import { registerWebGpuBackendWithWideBindings } from "./webgpu/device.ts";
 
 /** A backend the toolkit can run on; `auto` picks the fastest one available. */
 export type BackendChoice = "auto" | "webgpu" | "wasm" | "cpu";
@@ -118,6 +119,8 @@ export async function initBackend(
   if (name === "webgpu" && !probe) {
     throw new Error("backend webgpu: Deno offers no WebGPU adapter here");
   }
+  // before tfjs makes its device: ours binds as many buffers as the adapter
+  if (name === "webgpu") registerWebGpuBackendWithWideBindings();
   let ok = await tf.setBackend(name);
   if (!ok && choice === "auto" && name === "wasm") {
     name = "cpu";

@@ -1,5 +1,9 @@
 import * as tf from "@tensorflow/tfjs";
-import { adamwUpdateInPlace, canUpdateInPlace } from "@vitkd/backend";
+import {
+  type AdamWItem,
+  adamwUpdateManyInPlace,
+  canUpdateInPlace,
+} from "@vitkd/backend";
 
 /** Hyper-parameters of {@linkcode AdamW}. */
 export interface AdamWConfig {
@@ -138,6 +142,7 @@ export class AdamW {
     const t = this.#step;
     const correction1 = 1 - Math.pow(this.beta1, t);
     const correction2 = 1 - Math.pow(this.beta2, t);
+    const inPlace: AdamWItem[] = [];
     tf.tidy(() => {
       this.variables.forEach((variable, i) => {
         const grad = list[i];
@@ -149,16 +154,14 @@ export class AdamW {
         }
         const weightDecay = this.#decays[i] ? this.weightDecay : 0;
         if (canUpdateInPlace([variable, this.#m[i], this.#v[i]])) {
-          // one dispatch instead of about 14 on a GPU
-          adamwUpdateInPlace(variable, this.#m[i], this.#v[i], grad, {
-            learningRate,
-            beta1: this.beta1,
-            beta2: this.beta2,
-            correction1,
-            correction2,
-            epsilon: this.epsilon,
+          // on a GPU: a few dispatches for all of them, not ~14 each
+          inPlace.push({
+            param: variable,
+            m: this.#m[i],
+            v: this.#v[i],
+            grad,
             weightDecay,
-          }, gradScale);
+          });
           return;
         }
         const g = gradScale ? tf.mul(grad, gradScale) : grad;
@@ -182,6 +185,17 @@ export class AdamW {
         variable.assign(tf.sub(variable, tf.mul(update, learningRate)));
       });
     });
+    if (inPlace.length > 0) {
+      adamwUpdateManyInPlace(inPlace, {
+        learningRate,
+        beta1: this.beta1,
+        beta2: this.beta2,
+        correction1,
+        correction2,
+        epsilon: this.epsilon,
+        weightDecay: this.weightDecay,
+      }, gradScale);
+    }
   }
 
   /**

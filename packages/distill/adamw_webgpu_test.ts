@@ -4,7 +4,11 @@
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals } from "@std/assert";
 import "@tensorflow/tfjs-backend-webgpu";
-import { countWebGpuWork } from "@vitkd/backend";
+import {
+  adamwVariablesPerDispatch,
+  countWebGpuWork,
+  initBackend,
+} from "@vitkd/backend";
 import { AdamW } from "./adamw.ts";
 
 const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
@@ -12,7 +16,7 @@ const ignore = !(await gpu?.requestAdapter());
 
 /** Three steps of AdamW on two variables (one decayed); the final values. */
 async function threeSteps(backend: "cpu" | "webgpu") {
-  await tf.setBackend(backend);
+  await initBackend({ backend });
   await tf.ready();
   // made in a tidy: a variable sharing its buffer with a live tensor is
   // updated by the composed path instead
@@ -48,7 +52,7 @@ Deno.test({
   fn: async () => {
     const expected = await threeSteps("cpu");
     const { result: actual, work } = await (async () => {
-      await tf.setBackend("webgpu");
+      await initBackend({ backend: "webgpu" });
       return countWebGpuWork(() => threeSteps("webgpu"));
     })();
     for (
@@ -65,10 +69,15 @@ Deno.test({
         );
       });
     }
-    // 3 steps x 2 variables, and none of the composed update's programs
-    assertEquals(work.byKernel["VitkdAdamW"], 6);
+    // 3 steps of 2 variables: one dispatch a step where the device binds
+    // the 9 buffers of two variables (WebGPU's default of 8 needs two), and
+    // none of the composed update's programs
+    const per = adamwVariablesPerDispatch(
+      (tf.backend() as unknown as { device: GPUDevice }).device,
+    );
+    assertEquals(work.byKernel["VitkdAdamW"], per >= 2 ? 3 : 6);
     assertEquals(work.byKernel["BinaryOpProgram"] ?? 0, 0);
-    await tf.setBackend("cpu");
+    await initBackend({ backend: "cpu" });
   },
 });
 
@@ -78,7 +87,7 @@ Deno.test({
   fn: async () => {
     const { clipScale } = await import("./clip.ts");
     const compute = async (backend: "cpu" | "webgpu", maxNorm: number) => {
-      await tf.setBackend(backend);
+      await initBackend({ backend });
       const grads = {
         a: tf.tensor1d([3, 4]),
         b: tf.tensor2d([[12]]),
@@ -91,7 +100,7 @@ Deno.test({
     };
     for (const maxNorm of [5, 100]) {
       const expected = await compute("cpu", maxNorm);
-      await tf.setBackend("webgpu");
+      await initBackend({ backend: "webgpu" });
       const { result, work } = await countWebGpuWork(() =>
         compute("webgpu", maxNorm)
       );
@@ -101,9 +110,10 @@ Deno.test({
           `maxNorm ${maxNorm} [${i}]: webgpu ${value}, cpu ${expected[i]}`,
         )
       );
-      assertEquals(work.byKernel["VitkdSumOfSquares"], 3);
+      // three gradients fit one dispatch on any device that binds 4 buffers
+      assertEquals(work.byKernel["VitkdSumOfSquares"], 1);
       assertEquals(work.byKernel["VitkdNormAndScale"], 1);
     }
-    await tf.setBackend("cpu");
+    await initBackend({ backend: "cpu" });
   },
 });

@@ -1,7 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { activeWebGpu, type WebGpuBackendInternals } from "./_backend.ts";
-import { isConstantBuffer } from "./scalar_constants.ts";
+import { storageBuffersPerStage } from "./device.ts";
 import { encodeDispatch, pipelineFor, uniformBuffer } from "./raw_dispatch.ts";
+import { isConstantBuffer } from "./scalar_constants.ts";
 
 /** The constants of one AdamW update, the same for every variable of a step. */
 export interface AdamWUpdateConstants {
@@ -17,49 +18,98 @@ export interface AdamWUpdateConstants {
   correction2: number;
   /** Added to the root of the second moment. */
   epsilon: number;
-  /** Decoupled weight decay of this variable (0 for none). */
+  /** Decoupled weight decay (used by {@linkcode adamwUpdateInPlace}). */
+  weightDecay: number;
+}
+
+/** One variable of {@linkcode adamwUpdateManyInPlace}. */
+export interface AdamWItem {
+  /** The variable (updated). */
+  param: tf.TensorInfo;
+  /** Its first moment (updated). */
+  m: tf.TensorInfo;
+  /** Its second moment (updated). */
+  v: tf.TensorInfo;
+  /** Its gradient (read). */
+  grad: tf.TensorInfo;
+  /** Its decoupled weight decay (0 for none). */
   weightDecay: number;
 }
 
 const WORKGROUP = 256;
-// Enough workgroups to fill a large GPU; bigger variables loop (grid stride).
-const MAX_WORKGROUPS = 4096;
+// Workgroups per variable along x; bigger variables loop (grid stride).
+const MAX_WORKGROUPS = 1024;
+// Variables per dispatch at most, however many buffers the device binds.
+const MAX_VARIABLES = 32;
+
+/**
+ * How many variables one AdamW dispatch updates on this device: four
+ * buffers each (parameter, moments, gradient) and the shared gradient scale.
+ */
+export function adamwVariablesPerDispatch(device: GPUDevice): number {
+  const fit = Math.floor((storageBuffersPerStage(device) - 1) / 4);
+  return Math.max(1, Math.min(MAX_VARIABLES, fit));
+}
 
 // The same operations in the same order as the composed update in
-// @vitkd/distill's AdamW, so the two agree to float rounding.
-const SHADER = /* wgsl */ `
+// @vitkd/distill's AdamW, so the two agree to float rounding. Workgroup row
+// y is variable y; its buffers are chosen by an if-chain since WGSL cannot
+// index bindings.
+function shader(count: number): string {
+  const decls: string[] = [];
+  const cases: string[] = [];
+  for (let k = 0; k < count; k++) {
+    const b = 4 * k;
+    decls.push(
+      `@group(0) @binding(${b}) var<storage, read_write> p${k}: array<f32>;`,
+      `@group(0) @binding(${
+        b + 1
+      }) var<storage, read_write> m${k}: array<f32>;`,
+      `@group(0) @binding(${
+        b + 2
+      }) var<storage, read_write> v${k}: array<f32>;`,
+      `@group(0) @binding(${b + 3}) var<storage, read> g${k}: array<f32>;`,
+    );
+    cases.push(`if (k == ${k}u) {
+    for (var i = id.x; i < n; i = i + stride) {
+      let gi = g${k}[i] * scale;
+      let mi = m${k}[i] * s.beta1 + gi * s.oneMinusBeta1;
+      let vi = v${k}[i] * s.beta2 + (gi * gi) * s.oneMinusBeta2;
+      m${k}[i] = mi;
+      v${k}[i] = vi;
+      var update = (mi / s.correction1) / (sqrt(vi / s.correction2) + s.epsilon);
+      update = update + p${k}[i] * decay;
+      p${k}[i] = p${k}[i] - update * s.lr;
+    }
+  }`);
+  }
+  const slots = Math.ceil(count / 4);
+  return `
 struct Step {
   lr: f32, beta1: f32, oneMinusBeta1: f32, beta2: f32,
   oneMinusBeta2: f32, correction1: f32, correction2: f32, epsilon: f32,
-  decay: f32, count: u32,
+  counts: array<vec4<u32>, ${slots}>,
+  decays: array<vec4<f32>, ${slots}>,
 }
-@group(0) @binding(0) var<storage, read_write> p: array<f32>;
-@group(0) @binding(1) var<storage, read_write> m: array<f32>;
-@group(0) @binding(2) var<storage, read_write> v: array<f32>;
-@group(0) @binding(3) var<storage, read> g: array<f32>;
-@group(0) @binding(4) var<storage, read> gradScale: array<f32>;
-@group(0) @binding(5) var<uniform> s: Step;
+${decls.join("\n")}
+@group(0) @binding(${4 * count}) var<storage, read> gradScale: array<f32>;
+@group(0) @binding(${4 * count + 1}) var<uniform> s: Step;
 
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(global_invocation_id) id: vec3<u32>,
         @builtin(num_workgroups) groups: vec3<u32>) {
+  let k = id.y;
+  let n = s.counts[k / 4u][k % 4u];
+  let decay = s.decays[k / 4u][k % 4u];
+  let scale = gradScale[0];
   let stride = groups.x * ${WORKGROUP}u;
-  let k = gradScale[0];
-  for (var i = id.x; i < s.count; i = i + stride) {
-    let gi = g[i] * k;
-    let mi = m[i] * s.beta1 + gi * s.oneMinusBeta1;
-    let vi = v[i] * s.beta2 + (gi * gi) * s.oneMinusBeta2;
-    m[i] = mi;
-    v[i] = vi;
-    var update = (mi / s.correction1) / (sqrt(vi / s.correction2) + s.epsilon);
-    update = update + p[i] * s.decay;
-    p[i] = p[i] - update * s.lr;
-  }
+  ${cases.join(" else ")}
 }`;
+}
 
 /**
- * Whether {@linkcode adamwUpdateInPlace} may write the tensors: the backend
- * is webgpu and no other tensor shares their buffers.
+ * Whether {@linkcode adamwUpdateManyInPlace} may write the tensors: the
+ * backend is webgpu and no other tensor shares their buffers.
  *
  * @param tensors The parameter and its moments.
  * @returns True when an in-place update is safe.
@@ -75,21 +125,109 @@ export function canUpdateInPlace(tensors: tf.TensorInfo[]): boolean {
   );
 }
 
+function checkItem(item: AdamWItem): number {
+  const { param, m, v, grad } = item;
+  const count = param.shape.reduce((a, b) => a * b, 1);
+  if (param.dtype !== "float32") {
+    throw new Error(
+      `adamwUpdateInPlace: the parameter must be float32, got ${param.dtype}`,
+    );
+  }
+  for (const [name, t] of [["m", m], ["v", v], ["grad", grad]] as const) {
+    const size = t.shape.reduce((a, b) => a * b, 1);
+    if (size !== count || t.dtype !== "float32") {
+      throw new Error(
+        `adamwUpdateInPlace: ${name} must be float32 of ${count} values like the parameter [${param.shape}], got ${t.dtype} [${t.shape}]`,
+      );
+    }
+  }
+  return count;
+}
+
+/**
+ * AdamW updates of many variables and their moments, in place on WebGPU, as
+ * few dispatches as the device's bindings allow
+ * ({@linkcode adamwVariablesPerDispatch} variables each; the composed update
+ * takes about 14 dispatches per variable). Cached CPU copies of the updated
+ * tensors are dropped, so later reads see the new values.
+ *
+ * Only for the webgpu backend; no other live tensor may share the updated
+ * tensors' buffers (see {@linkcode canUpdateInPlace}).
+ *
+ * @param items The variables, their moments, gradients and decays.
+ * @param constants This step's constants (`weightDecay` is per item here).
+ * @param gradScale A one-value tensor every gradient is multiplied by first
+ * (a clip factor); none for 1.
+ */
+export function adamwUpdateManyInPlace(
+  items: readonly AdamWItem[],
+  constants: AdamWUpdateConstants,
+  gradScale?: tf.TensorInfo,
+): void {
+  const backend = activeWebGpu("adamwUpdateInPlace");
+  const counts = items.map(checkItem);
+  const live = items.map((item, i) => ({ item, count: counts[i] }))
+    .filter(({ count }) => count > 0);
+  if (live.length === 0) return;
+  const per = adamwVariablesPerDispatch(backend.device);
+  // a one-value tensor is a shared constant buffer (scalar_constants.ts)
+  const one = gradScale ? undefined : tf.scalar(1);
+  const c = constants;
+  for (let start = 0; start < live.length; start += per) {
+    const group = live.slice(start, start + per);
+    const slots = Math.ceil(group.length / 4);
+    const uniforms = new ArrayBuffer(32 + 32 * slots);
+    new Float32Array(uniforms, 0, 8).set([
+      c.learningRate,
+      c.beta1,
+      1 - c.beta1,
+      c.beta2,
+      1 - c.beta2,
+      c.correction1,
+      c.correction2,
+      c.epsilon,
+    ]);
+    const countWords = new Uint32Array(uniforms, 32, 4 * slots);
+    const decayWords = new Float32Array(uniforms, 32 + 16 * slots, 4 * slots);
+    group.forEach(({ item, count }, k) => {
+      countWords[k] = count;
+      decayWords[k] = item.weightDecay;
+    });
+    const largest = Math.max(...group.map(({ count }) => count));
+    encodeDispatch(
+      backend,
+      "VitkdAdamW",
+      pipelineFor(
+        backend.device,
+        `vitkd-adamw-${group.length}`,
+        shader(group.length),
+      ),
+      [
+        ...group.flatMap(({ item }) => [item.param, item.m, item.v, item.grad]),
+        gradScale ?? one!,
+      ],
+      [uniformBuffer(backend, uniforms)],
+      [Math.min(MAX_WORKGROUPS, Math.ceil(largest / WORKGROUP)), group.length],
+    );
+    for (const { item } of group) {
+      for (const t of [item.param, item.m, item.v]) {
+        backend.tensorMap.get(t.dataId).values = null;
+      }
+    }
+  }
+  one?.dispose();
+}
+
 /**
  * One AdamW update of `param` and its moments `m` and `v`, in place, as one
- * WebGPU dispatch (the composed update takes about 14). Cached CPU copies of
- * the three tensors are dropped, so later reads see the new values.
- *
- * Only for the webgpu backend; `param`, `m`, `v` and `grad` are float32 of
- * one size, and no other live tensor may share their buffers.
+ * WebGPU dispatch; see {@linkcode adamwUpdateManyInPlace}.
  *
  * @param param The variable to update.
  * @param m Its first moment (updated).
  * @param v Its second moment (updated).
  * @param grad Its gradient (read).
  * @param constants This step's constants.
- * @param gradScale A one-value tensor the gradient is multiplied by first
- * (a clip factor); none for 1.
+ * @param gradScale A one-value tensor the gradient is multiplied by first.
  */
 export function adamwUpdateInPlace(
   param: tf.TensorInfo,
@@ -99,47 +237,9 @@ export function adamwUpdateInPlace(
   constants: AdamWUpdateConstants,
   gradScale?: tf.TensorInfo,
 ): void {
-  const backend = activeWebGpu("adamwUpdateInPlace");
-  const count = param.shape.reduce((a, b) => a * b, 1);
-  for (const [name, t] of [["m", m], ["v", v], ["grad", grad]] as const) {
-    const size = t.shape.reduce((a, b) => a * b, 1);
-    if (size !== count || t.dtype !== "float32") {
-      throw new Error(
-        `adamwUpdateInPlace: ${name} must be float32 of ${count} values like the parameter [${param.shape}], got ${t.dtype} [${t.shape}]`,
-      );
-    }
-  }
-  if (param.dtype !== "float32") {
-    throw new Error(
-      `adamwUpdateInPlace: the parameter must be float32, got ${param.dtype}`,
-    );
-  }
-  if (count === 0) return;
-  const c = constants;
-  const uniforms = new ArrayBuffer(48);
-  new Float32Array(uniforms, 0, 9).set([
-    c.learningRate,
-    c.beta1,
-    1 - c.beta1,
-    c.beta2,
-    1 - c.beta2,
-    c.correction1,
-    c.correction2,
-    c.epsilon,
-    c.weightDecay,
-  ]);
-  new Uint32Array(uniforms, 36, 1)[0] = count;
-  const pipeline = pipelineFor(backend.device, "vitkd-adamw", SHADER);
-  // a one-value tensor is a shared constant buffer (scalar_constants.ts)
-  const one = gradScale ? undefined : tf.scalar(1);
-  encodeDispatch(
-    backend,
-    "VitkdAdamW",
-    pipeline,
-    [param, m, v, grad, gradScale ?? one!],
-    [uniformBuffer(backend, uniforms)],
-    [Math.min(MAX_WORKGROUPS, Math.ceil(count / WORKGROUP))],
+  adamwUpdateManyInPlace(
+    [{ param, m, v, grad, weightDecay: constants.weightDecay }],
+    constants,
+    gradScale,
   );
-  one?.dispose();
-  for (const t of [param, m, v]) backend.tensorMap.get(t.dataId).values = null;
 }

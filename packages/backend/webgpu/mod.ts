@@ -8,3 +8,4 @@ export * from "./global_norm.ts";
 export * from "./work_counter.ts";
 export { onRawDispatch } from "./raw_dispatch.ts";
 export * from "./register.ts";
+export { registerWebGpuBackendWithWideBindings } from "./device.ts";
