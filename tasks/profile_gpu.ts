@@ -46,7 +46,9 @@ if (!Number.isInteger(batch) || batch < 1) {
 const info = await initBackend({ backend: "webgpu" });
 console.log(`adapter: ${info.adapter}`);
 for (
-  const name of args.models.split(",").map((s) => s.trim()).filter(Boolean)
+  const name of args.models.split(",").map((s: string) => s.trim()).filter(
+    Boolean,
+  )
 ) {
   const fixture = stepFixture(name, batch);
   const step = () => tf.dispose(Object.values(fixture.step()));
