@@ -1,5 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { batchNormTrainGradient } from "../cnn_kernels/batch_norm.ts";
+import { involutionGradient } from "../cnn_kernels/involution.ts";
+import { involutionGradWebGpu, involutionWebGpu } from "./involution.ts";
 import {
   batchNormTrainGradWebGpu,
   batchNormTrainWebGpu,
@@ -12,7 +14,8 @@ let registered: string[] | undefined;
 /**
  * Registers the toolkit's fused kernels for the webgpu backend, so the
  * models take the same fused paths they take on wasm: training batch norm
- * forward and backward (two dispatches each), and the ViT's layer norm,
+ * forward and backward (two dispatches each), involution aggregation (one
+ * forward, two backward), and the ViT's layer norm,
  * softmax, GELU and token/head layouts (one or two each). Idempotent;
  * returns the kernel names.
  */
@@ -21,12 +24,20 @@ export function registerWebGpuKernels(): string[] {
   const configs = [
     batchNormTrainWebGpu,
     batchNormTrainGradWebGpu,
+    involutionWebGpu,
+    involutionGradWebGpu,
     ...VIT_KERNELS_WEBGPU,
   ];
   for (const config of configs) {
     if (!tf.getKernel(config.kernelName, "webgpu")) tf.registerKernel(config);
   }
-  for (const gradient of [batchNormTrainGradient, ...FUSED_GRADIENTS]) {
+  for (
+    const gradient of [
+      batchNormTrainGradient,
+      involutionGradient,
+      ...FUSED_GRADIENTS,
+    ]
+  ) {
     if (!tf.getGradient(gradient.kernelName)) tf.registerGradient(gradient);
   }
   registered = configs.map((c) => c.kernelName);
