@@ -1,5 +1,10 @@
 import * as tf from "@tensorflow/tfjs";
-import { fusedBatchNormTraining, hasFusedBatchNorm } from "@vitkd/backend";
+import {
+  canUpdateInPlace,
+  fusedBatchNormTraining,
+  hasFusedBatchNorm,
+  movingAveragesInPlace,
+} from "@vitkd/backend";
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
 
@@ -181,8 +186,14 @@ export class BatchNorm extends tf.layers.Layer {
         this.epsilon,
         relu,
       );
-      updateMovingAverage(this.#movingMean!, mean, this.momentum);
-      updateMovingAverage(this.#movingVariance!, variance, this.momentum);
+      const moving = [this.#movingMean!.read(), this.#movingVariance!.read()];
+      if (canUpdateInPlace(moving)) {
+        // on a GPU: one dispatch for both, not three each
+        movingAveragesInPlace(moving, [mean, variance], 1 - this.momentum);
+      } else {
+        updateMovingAverage(this.#movingMean!, mean, this.momentum);
+        updateMovingAverage(this.#movingVariance!, variance, this.momentum);
+      }
       return y;
     });
   }

@@ -4,7 +4,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals } from "@std/assert";
 import { countWebGpuWork, initBackend } from "@vitkd/backend";
-import { batchNormTraining } from "./batch_norm.ts";
+import { BatchNorm, batchNormTraining } from "./batch_norm.ts";
 
 const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
 const ignore = !(await gpu?.requestAdapter());
@@ -60,3 +60,36 @@ for (const relu of [false, true]) {
     },
   });
 }
+
+Deno.test({
+  name: "BatchNorm on webgpu: moving statistics updated in place, equal to cpu",
+  ignore,
+  fn: async () => {
+    const run = async (backend: "cpu" | "webgpu") => {
+      await initBackend({ backend });
+      const layer = new BatchNorm({ momentum: 0.9 });
+      const x = tf.randomNormal([4, 3, 3, 5], 2, 3, "float32", 5);
+      for (let i = 0; i < 3; i++) {
+        tf.dispose(layer.apply(x, { training: true }) as tf.Tensor);
+      }
+      const weights = layer.getWeights();
+      const values = await Promise.all(weights.map((w) => w.data()));
+      tf.dispose([x, ...weights]);
+      return values as Float32Array[];
+    };
+    const expected = await run("cpu");
+    await initBackend({ backend: "webgpu" });
+    const { result: actual, work } = await countWebGpuWork(() => run("webgpu"));
+    expected.forEach((want, k) =>
+      want.forEach((w, i) =>
+        assert(
+          Math.abs(actual[k][i] - w) <= 1e-5 * Math.max(1, Math.abs(w)),
+          `weight ${k}[${i}]: webgpu ${actual[k][i]}, cpu ${w}`,
+        )
+      )
+    );
+    // one dispatch a step for both statistics
+    assertEquals(work.byKernel["VitkdMovingAverages"], 3);
+    await initBackend({ backend: "cpu" });
+  },
+});

@@ -9,3 +9,4 @@ export * from "./work_counter.ts";
 export { onRawDispatch } from "./raw_dispatch.ts";
 export * from "./register.ts";
 export { registerWebGpuBackendWithWideBindings } from "./device.ts";
+export { movingAveragesInPlace } from "./moving_average.ts";
