@@ -11,7 +11,7 @@ import { registerCnnKernels } from "./cnn_kernels/register.ts";
 import { registerFusedKernels } from "./fused/register.ts";
 import { registerReductionGradients } from "./reduction_gradients.ts";
 import type { WebGpuBackendInternals } from "./webgpu/_backend.ts";
-import { installScalarConstantCache } from "./webgpu/scalar_constants.ts";
+import { installUploadPath } from "./webgpu/uploads.ts";
 import { registerWebGpuKernels } from "./webgpu/register.ts";
 import { registerWebGpuBackendWithWideBindings } from "./webgpu/device.ts";
 
@@ -133,7 +133,7 @@ export async function initBackend(
   // the same values on every backend, without a full-size upload on WebGPU
   registerReductionGradients();
   if (name === "webgpu") {
-    installScalarConstantCache(
+    installUploadPath(
       tf.backend() as unknown as WebGpuBackendInternals,
     );
     registerWebGpuKernels();

@@ -186,14 +186,11 @@ export class BatchNorm extends tf.layers.Layer {
         this.epsilon,
         relu,
       );
-      const moving = [this.#movingMean!.read(), this.#movingVariance!.read()];
-      if (canUpdateInPlace(moving)) {
-        // on a GPU: one dispatch for both, not three each
-        movingAveragesInPlace(moving, [mean, variance], 1 - this.momentum);
-      } else {
-        updateMovingAverage(this.#movingMean!, mean, this.momentum);
-        updateMovingAverage(this.#movingVariance!, variance, this.momentum);
-      }
+      updateMovingStatistics(
+        [this.#movingMean!, this.#movingVariance!],
+        [mean, variance],
+        this.momentum,
+      );
       return y;
     });
   }
@@ -220,4 +217,26 @@ export function updateMovingAverage(
     const old = variable.read();
     variable.write(tf.sub(old, tf.mul(tf.sub(old, value), 1 - momentum)));
   });
+}
+
+/**
+ * {@linkcode updateMovingAverage} of several variables at once: on WebGPU
+ * one in-place dispatch for all of them (three each composed), elsewhere
+ * the composed update per variable. The same values either way.
+ *
+ * @param variables The moving statistics (e.g. mean and variance).
+ * @param values This batch's statistics, in the same order.
+ * @param momentum The weight of the old values.
+ */
+export function updateMovingStatistics(
+  variables: readonly tf.LayerVariable[],
+  values: readonly tf.Tensor[],
+  momentum: number,
+): void {
+  const targets = variables.map((v) => v.read());
+  if (canUpdateInPlace(targets)) {
+    movingAveragesInPlace(targets, values, 1 - momentum);
+    return;
+  }
+  variables.forEach((v, i) => updateMovingAverage(v, values[i], momentum));
 }

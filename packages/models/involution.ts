@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { fusedInvolution, hasFusedInvolution } from "@vitkd/backend";
-import { batchNormTraining, updateMovingAverage } from "./batch_norm.ts";
+import { batchNormTraining, updateMovingStatistics } from "./batch_norm.ts";
 
 /**
  * How the involution aggregates the K·K neighbourhood: `fused` is one
@@ -247,10 +247,9 @@ export class Involution extends tf.layers.Layer {
           true,
         );
         activated = batch.y;
-        updateMovingAverage(this.#movingMean!, batch.mean, this.momentum);
-        updateMovingAverage(
-          this.#movingVariance!,
-          batch.variance,
+        updateMovingStatistics(
+          [this.#movingMean!, this.#movingVariance!],
+          [batch.mean, batch.variance],
           this.momentum,
         );
       } else {

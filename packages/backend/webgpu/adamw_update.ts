@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { activeWebGpu, type WebGpuBackendInternals } from "./_backend.ts";
 import { storageBuffersPerStage } from "./device.ts";
 import { encodeDispatch, pipelineFor, uniformBuffer } from "./raw_dispatch.ts";
-import { isConstantBuffer } from "./scalar_constants.ts";
+import { isConstantBuffer } from "./uploads.ts";
 
 /** The constants of one AdamW update, the same for every variable of a step. */
 export interface AdamWUpdateConstants {
@@ -170,7 +170,7 @@ export function adamwUpdateManyInPlace(
     .filter(({ count }) => count > 0);
   if (live.length === 0) return;
   const per = adamwVariablesPerDispatch(backend.device);
-  // a one-value tensor is a shared constant buffer (scalar_constants.ts)
+  // a one-value tensor is a shared constant buffer (uploads.ts)
   const one = gradScale ? undefined : tf.scalar(1);
   const c = constants;
   for (let start = 0; start < live.length; start += per) {

@@ -8,8 +8,17 @@ import {
 } from "./batch_norm.ts";
 import { FUSED_GRADIENTS } from "../fused/ops.ts";
 import { VIT_KERNELS_WEBGPU } from "./vit_kernels.ts";
+import { identityTransposeConfig, leadingSumConfig } from "./layout_kernels.ts";
+
+// Stock kernels replaced by wrappers that take a faster path in some cases.
+const WRAPPED: [string, (stock: tf.KernelConfig) => tf.KernelConfig][] = [
+  ["Transpose", identityTransposeConfig],
+  ["Sum", leadingSumConfig],
+];
 
 let registered: string[] | undefined;
+// What our registrations displaced, put back by `unregisterWebGpuKernels`.
+let displaced: tf.KernelConfig[] = [];
 
 /**
  * Registers the toolkit's fused kernels for the webgpu backend, so the
@@ -31,6 +40,13 @@ export function registerWebGpuKernels(): string[] {
   for (const config of configs) {
     if (!tf.getKernel(config.kernelName, "webgpu")) tf.registerKernel(config);
   }
+  for (const [name, wrap] of WRAPPED) {
+    const stock = tf.getKernel(name, "webgpu");
+    if (!stock) continue;
+    displaced.push(stock);
+    tf.unregisterKernel(name, "webgpu");
+    tf.registerKernel(wrap(stock));
+  }
   for (
     const gradient of [
       batchNormTrainGradient,
@@ -40,7 +56,10 @@ export function registerWebGpuKernels(): string[] {
   ) {
     if (!tf.getGradient(gradient.kernelName)) tf.registerGradient(gradient);
   }
-  registered = configs.map((c) => c.kernelName);
+  registered = [
+    ...configs.map((c) => c.kernelName),
+    ...WRAPPED.map(([n]) => n),
+  ];
   return [...registered];
 }
 
@@ -49,5 +68,10 @@ export function unregisterWebGpuKernels(): void {
   for (const name of registered ?? []) {
     if (tf.getKernel(name, "webgpu")) tf.unregisterKernel(name, "webgpu");
   }
+  for (const stock of displaced) {
+    tf.unregisterKernel(stock.kernelName, "webgpu");
+    tf.registerKernel(stock);
+  }
+  displaced = [];
   registered = undefined;
 }

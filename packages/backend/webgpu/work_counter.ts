@@ -5,7 +5,7 @@ import {
   type WebGpuProgramLike,
 } from "./_backend.ts";
 import { onRawDispatch } from "./raw_dispatch.ts";
-import { isConstantBuffer } from "./scalar_constants.ts";
+import { isConstantBuffer } from "./uploads.ts";
 
 /** The GPU work a piece of code caused, counted on the WebGPU backend. */
 export interface WebGpuWork {

@@ -12,8 +12,12 @@ export function isConstantBuffer(buffer: unknown): boolean {
 }
 
 /**
- * Makes the WebGPU backend upload each one-value tensor (the `0.5` of
- * `tf.mul(x, 0.5)`, a reduction's size, an epsilon) once: later tensors of
+ * Changes how the WebGPU backend uploads host values. Tensors of more than
+ * one value are written with `queue.writeBuffer` into a pooled buffer: tfjs
+ * maps a new staging buffer per upload and copies from it, which costs a
+ * buffer creation, a mapping and a copy command each time. And it uploads
+ * each one-value tensor (the `0.5` of `tf.mul(x, 0.5)`, a reduction's size,
+ * an epsilon) once: later tensors of
  * the same dtype and bits share a read-only GPU buffer instead of making a
  * staging buffer and a copy per use, which tfjs does at every call. The
  * buffers are marked external, so tfjs never recycles them.
@@ -21,14 +25,14 @@ export function isConstantBuffer(buffer: unknown): boolean {
  *
  * @param backend The WebGPU backend.
  */
-export function installScalarConstantCache(
+export function installUploadPath(
   backend: WebGpuBackendInternals,
 ): void {
   const patched = backend as WebGpuBackendInternals & {
-    vitkdScalarCache?: boolean;
+    vitkdUploadPath?: boolean;
   };
-  if (patched.vitkdScalarCache) return;
-  patched.vitkdScalarCache = true;
+  if (patched.vitkdUploadPath) return;
+  patched.vitkdUploadPath = true;
   const cache = new Map<string, GPUBuffer>();
   const upload = Object.getPrototypeOf(backend).uploadToGPU as (
     this: WebGpuBackendInternals,
@@ -68,6 +72,26 @@ export function installScalarConstantCache(
         data.resource = buffer;
         data.values = null;
         data.external = true;
+        return;
+      }
+    }
+    if (data.resource == null && values != null && ArrayBuffer.isView(values)) {
+      // dtype int32 and bool are 4-byte ints on the GPU, float32 floats;
+      // anything else (e.g. complex) goes tfjs's way
+      const words = data.dtype === "float32"
+        ? (values instanceof Float32Array ? values : Float32Array.from(values))
+        : data.dtype === "int32" || data.dtype === "bool"
+        ? (values instanceof Int32Array ? values : Int32Array.from(values))
+        : undefined;
+      if (words && words.byteLength > 0) {
+        const buffer = this.bufferManager.acquireBuffer(
+          words.byteLength,
+          GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC |
+            GPUBufferUsage.COPY_DST,
+        );
+        this.queue.writeBuffer(buffer, 0, words as Float32Array<ArrayBuffer>);
+        data.resource = buffer;
+        data.values = null;
         return;
       }
     }
