@@ -9,11 +9,13 @@ import {
 import { FUSED_GRADIENTS } from "../fused/ops.ts";
 import { VIT_KERNELS_WEBGPU } from "./vit_kernels.ts";
 import { identityTransposeConfig, leadingSumConfig } from "./layout_kernels.ts";
+import { conv2dBackpropFilterConfig } from "./conv2d_backprop_filter.ts";
 
 // Stock kernels replaced by wrappers that take a faster path in some cases.
 const WRAPPED: [string, (stock: tf.KernelConfig) => tf.KernelConfig][] = [
   ["Transpose", identityTransposeConfig],
   ["Sum", leadingSumConfig],
+  ["Conv2DBackpropFilter", conv2dBackpropFilterConfig],
 ];
 
 let registered: string[] | undefined;
