@@ -246,7 +246,7 @@ Deno.test("Open Inference Protocol: health, server and model metadata, readiness
   assertEquals(await json(res), {
     name: "vitkd-serve",
     version: "0.1.0",
-    extensions: [],
+    extensions: ["binary_tensor_data"],
   });
   res = await fetch(`${h.url}/v2/models/bands`);
   assertEquals(await json(res), {

@@ -4,7 +4,7 @@ import { bodyLimit } from "hono/body-limit";
 import type { ImageResult } from "./batcher.ts";
 import { argmax, mediaType, type ServeState, tooLarge } from "./context.ts";
 import { HttpError } from "./errors.ts";
-import { type PreparedImage, prepareUpload } from "./image.ts";
+import { checkUpload, type PreparedImage } from "./image.ts";
 
 /** One class and its probability. */
 export interface ClassScore {
@@ -73,7 +73,7 @@ function topK(
  * and `GET /stats`.
  */
 export function imageRoutes(state: ServeState): Hono {
-  const { info, batcher, limits, modelId } = state;
+  const { info, batcher, decoder, limits, modelId } = state;
   const target = info.input;
   const imageSize = target.height * target.width * target.channels;
   const app = new Hono();
@@ -89,6 +89,16 @@ export function imageRoutes(state: ServeState): Hono {
       );
     }
     return Math.min(k, info.classNames.length);
+  };
+
+  // The header is checked here, on the event loop (it is a few bytes); the
+  // pixels are decoded and resized in a worker.
+  const prepare = (
+    bytes: Uint8Array,
+    source: string,
+  ): Promise<PreparedImage> => {
+    checkUpload(bytes, target, limits, source);
+    return decoder.decode(bytes, target, source);
   };
 
   const predictImages = async (
@@ -192,7 +202,7 @@ export function imageRoutes(state: ServeState): Hono {
           `${source}: image is ${bytes.length} bytes, over the limit of ${limits.maxBytes} (--max-bytes)`,
         );
       }
-      const prepared = prepareUpload(bytes, target, limits.maxPixels, source);
+      const prepared = await prepare(bytes, source);
       const [result] = await predictImages([prepared.pixels]);
       const body: PredictResponse = {
         model: modelId,
@@ -207,11 +217,11 @@ export function imageRoutes(state: ServeState): Hono {
   app.post(
     "/predict/batch",
     bodyLimit({
-      maxSize: limits.maxBytes * limits.maxImages + 64 * 1024,
+      maxSize: limits.maxBatchBytes,
       onError: tooLarge(
         "request body",
-        limits.maxBytes * limits.maxImages,
-        "--max-bytes x --max-images",
+        limits.maxBatchBytes,
+        "--max-batch-bytes",
       ),
     }),
     async (c) => {
@@ -239,7 +249,9 @@ export function imageRoutes(state: ServeState): Hono {
           `multipart body has ${files.length} files, over the limit of ${limits.maxImages} (--max-images)`,
         );
       }
-      const prepared: (PreparedImage & { source: string })[] = [];
+      // Every header is checked before any file is decoded; then the files
+      // decode in parallel on the pool.
+      const uploads: { source: string; bytes: Uint8Array }[] = [];
       for (const [i, file] of files.entries()) {
         const source = file.name || `file ${i + 1}`;
         if (file.size > limits.maxBytes) {
@@ -249,11 +261,16 @@ export function imageRoutes(state: ServeState): Hono {
           );
         }
         const bytes = new Uint8Array(await file.arrayBuffer());
-        prepared.push({
-          source,
-          ...prepareUpload(bytes, target, limits.maxPixels, source),
-        });
+        checkUpload(bytes, target, limits, source);
+        uploads.push({ source, bytes });
       }
+      const prepared: (PreparedImage & { source: string })[] = await Promise
+        .all(
+          uploads.map(async ({ source, bytes }) => ({
+            source,
+            ...await decoder.decode(bytes, target, source),
+          })),
+        );
       const results = await predictImages(prepared.map((p) => p.pixels));
       const body: BatchPredictResponse = {
         model: modelId,
