@@ -77,6 +77,10 @@ export interface ServeApp {
   drain(): Promise<void>;
 }
 
+// Hono's logger colours the status on a terminal; a log line has no colours.
+// deno-lint-ignore no-control-regex
+const ANSI_COLOR = /\x1b\[[0-9;]*m/g;
+
 /** Seconds a client is asked to wait before retrying a 503. */
 export const RETRY_AFTER_SECONDS = 1;
 
@@ -163,7 +167,8 @@ export function createApp(options: AppOptions): ServeApp {
     app.use(logger((line) => {
       if (line.startsWith("<--")) return; // one line per request: the answer
       const id = getContext<ServeEnv>().var.requestId;
-      write(`${new Date().toISOString()} ${id} ${line.slice(4)}`);
+      const plain = line.slice(4).replace(ANSI_COLOR, "");
+      write(`${new Date().toISOString()} ${id} ${plain}`);
     }));
   }
   app.use(secureHeaders({

@@ -5,12 +5,16 @@ import { HttpError } from "./errors.ts";
  * A deadline for receiving the request body: `ms` milliseconds from the
  * moment the headers are in (when the app sees the request). A client that
  * sends a `Content-Length` and then too few bytes, or trickles them, gets a
- * 408 with `Connection: close`, and the connection is closed instead of
- * holding a request open.
+ * 408 with `Connection: close` at the deadline, and the handler's work and
+ * the buffered body are released, instead of a request held open forever.
  *
- * `Deno.serve` has no header, body or idle timeouts of its own; this is the
- * part an application can enforce, because a request reaches the app only
- * once its headers are complete.
+ * What an app on `Deno.serve` (Deno 2.9) cannot do: it has no header-read,
+ * body or idle timeout options, and it does not hand the socket to the app.
+ * So a client that never completes its headers never reaches this
+ * middleware, an idle keep-alive connection is never closed, and after the
+ * 408 the connection is closed only when the client sends the rest of its
+ * declared body or hangs up (Deno keeps the HTTP/1.1 framing). Those need a
+ * proxy in front of the server (docs/serving.md).
  */
 export function bodyDeadline(ms: number): MiddlewareHandler {
   return async (c, next) => {
