@@ -49,7 +49,7 @@ export interface AppOptions {
   batching?: Partial<MicroBatcherOptions>;
   /** Request limits; defaults in {@linkcode DEFAULT_LIMITS}. */
   limits?: Partial<ServeLimits>;
-  /** Decode worker pool (default: {@linkcode defaultDecodeWorkers}, queue 64). */
+  /** Decode worker pool (default: {@linkcode defaultDecodeWorkers}, queue 256). */
   decoding?: Partial<DecodePoolOptions>;
   /** Classes listed per image in `/v1/predict` answers (default 5). */
   topK?: number;
@@ -116,7 +116,7 @@ export function createApp(options: AppOptions): ServeApp {
   });
   const decoder = new DecodePool({
     workers: options.decoding?.workers ?? defaultDecodeWorkers(),
-    maxQueue: options.decoding?.maxQueue ?? 64,
+    maxQueue: options.decoding?.maxQueue ?? 256,
   });
   metrics.setGauges({
     batchQueue: () => batcher.waiting,

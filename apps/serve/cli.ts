@@ -90,7 +90,7 @@ Limits:
 Decoding:
   --decode-workers N   worker threads decoding uploads (default: ${defaultDecodeWorkers()})
   --max-decode-queue N uploads waiting for a worker before answering 503
-                       (default: 64)
+                       (default: 256)
 
 Micro-batching:
   --max-batch N        most images per model call (default: ${DEFAULT_BATCHING.maxBatch})
@@ -265,7 +265,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
       1,
       64,
     ),
-    maxDecodeQueue: integerFlag(flags, "max-decode-queue", 64, 0),
+    maxDecodeQueue: integerFlag(flags, "max-decode-queue", 256, 0),
     corsOrigins,
     accessLog: flags["access-log"] as boolean,
     help: flags.help as boolean,

@@ -123,6 +123,21 @@ export class Metrics {
       "Decode workers decoding now.",
       g?.decodeBusy() ?? 0,
     );
+    // Memory, to tell a growing JS heap from native growth (tfjs's wasm
+    // memory, allocator) when RSS rises.
+    const memory = Deno.memoryUsage();
+    gauge(
+      "process_resident_memory_bytes",
+      "Resident set size of the server process.",
+      memory.rss,
+    );
+    gauge("deno_heap_used_bytes", "V8 heap in use.", memory.heapUsed);
+    gauge("deno_heap_total_bytes", "V8 heap reserved.", memory.heapTotal);
+    gauge(
+      "deno_external_memory_bytes",
+      "Memory of objects outside the V8 heap (array buffers, wasm).",
+      memory.external,
+    );
     return lines.join("\n") + "\n";
   }
 }
