@@ -1,6 +1,7 @@
 // Bounded robustness measurements of `deno task serve` on loopback:
 //   deno run -A tasks/soak_serve.ts [--requests 10000] [--clients 128]
-//     [--backend wasm] [--warmup 500]
+//     [--backend wasm] [--warmup 500] [--rounds 1] [--only-load]
+//     [-- SERVE FLAGS]   (e.g. -- --header-timeout-ms 10000)
 // Starts the server in a subprocess with an untrained student shaped like the
 // `quick` preset's (vit-tiny, 28x28 grey) and measures, in order:
 //  1. /v2/health/live latency while the largest allowed image (4000x4000,
@@ -78,6 +79,7 @@ const child = new Deno.Command(Deno.execPath(), {
     "--backend",
     flags.backend,
     ...(flags.root ? [] : ["--no-access-log"]),
+    ...flags._.map(String),
   ],
   cwd: ROOT,
   stdout: "piped",

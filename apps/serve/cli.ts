@@ -41,6 +41,10 @@ export interface ServeConfig {
   corsOrigins: string[];
   /** Whether each request is logged to stderr. */
   accessLog: boolean;
+  /** Most ms from a request's first byte to the end of its headers; 0: none. */
+  headerTimeoutMs: number;
+  /** Most ms a connection may stay without traffic; 0: none. */
+  idleTimeoutMs: number;
   /** Whether `--help` was asked for. */
   help: boolean;
 }
@@ -75,7 +79,14 @@ Network:
                        default: none, CORS off)
   --no-access-log      do not log each request to stderr
   --body-timeout-ms MS time to receive a request body once its headers are in
-                       (default: ${DEFAULT_LIMITS.bodyTimeoutMs}); later: 408, connection closed
+                       (default: ${DEFAULT_LIMITS.bodyTimeoutMs}); later: 408
+  --header-timeout-ms MS  time from a request's first byte to the end of its
+                       headers; later: 408 and the connection closed
+                       (default: 0, off)
+  --idle-timeout-ms MS time a connection may stay without traffic before it
+                       is closed (default: 0, off). Either timeout puts a
+                       connection guard in front of Deno.serve, which has
+                       no timeouts of its own
 
 Limits:
   --max-bytes N        bytes per uploaded image (default: ${DEFAULT_LIMITS.maxBytes})
@@ -128,6 +139,8 @@ const STRING_FLAGS = [
   "body-timeout-ms",
   "decode-workers",
   "max-decode-queue",
+  "header-timeout-ms",
+  "idle-timeout-ms",
 ] as const;
 const REPEATABLE_FLAGS = ["cors-origin"] as const;
 const BOOLEAN_FLAGS = ["help", "batching", "access-log"] as const;
@@ -268,6 +281,8 @@ export function parseServeArgs(args: string[]): ServeConfig {
     maxDecodeQueue: integerFlag(flags, "max-decode-queue", 256, 0),
     corsOrigins,
     accessLog: flags["access-log"] as boolean,
+    headerTimeoutMs: integerFlag(flags, "header-timeout-ms", 0, 0, 3_600_000),
+    idleTimeoutMs: integerFlag(flags, "idle-timeout-ms", 0, 0, 86_400_000),
     help: flags.help as boolean,
   };
   // Bad values first: `--port ""` also hands the empty value to `unknown`.

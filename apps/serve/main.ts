@@ -98,7 +98,12 @@ export async function main(
   }
   let server;
   try {
-    server = startServer(served, { hostname: config.host, port: config.port });
+    server = startServer(served, {
+      hostname: config.host,
+      port: config.port,
+      headerTimeoutMs: config.headerTimeoutMs,
+      idleTimeoutMs: config.idleTimeoutMs,
+    });
   } catch (error) {
     console.error(
       `serve: cannot listen on ${config.host}:${config.port}: ${
