@@ -24,6 +24,11 @@ export interface DecodePoolOptions {
   workers: number;
   /** Uploads waiting for a worker before {@linkcode DecoderBusyError}. */
   maxQueue: number;
+  /**
+   * A worker idle this long is stopped, giving back the memory a large
+   * image left in its heap; the next upload starts one again (default 30 s).
+   */
+  idleMs?: number;
 }
 
 /** Thrown by {@linkcode DecodePool.decode} when every worker is busy and the queue is full. */
@@ -41,6 +46,8 @@ export class DecoderBusyError extends Error {
 export interface DecodePoolStats {
   /** Worker threads allowed. */
   workers: number;
+  /** Worker threads running now (started on demand, stopped when idle). */
+  alive: number;
   /** Workers decoding now. */
   busy: number;
   /** Uploads waiting for a worker. */
@@ -68,6 +75,7 @@ interface Job {
 interface Slot {
   worker: Worker;
   job?: Job;
+  idle?: ReturnType<typeof setTimeout>;
 }
 
 const WORKER_URL = new URL("./decode_worker.ts", import.meta.url).href;
@@ -105,6 +113,7 @@ export class DecodePool {
   get stats(): DecodePoolStats {
     return {
       workers: this.#options.workers,
+      alive: this.#slots.length,
       busy: this.#slots.filter((s) => s.job).length,
       queued: this.#queue.length,
       ...this.#stats,
@@ -162,6 +171,7 @@ export class DecodePool {
     const error = new Error("decode pool is closed");
     for (const job of this.#queue.splice(0)) job.reject(error);
     for (const slot of this.#slots) {
+      clearTimeout(slot.idle);
       slot.job?.reject(error);
       slot.job = undefined;
       slot.worker.terminate();
@@ -219,6 +229,8 @@ export class DecodePool {
   }
 
   #start(slot: Slot, job: Job): void {
+    clearTimeout(slot.idle);
+    slot.idle = undefined;
     slot.job = job;
     slot.worker.postMessage(job.request, [
       job.request.bytes.buffer as ArrayBuffer,
@@ -227,6 +239,15 @@ export class DecodePool {
 
   #next(slot: Slot): void {
     const job = this.#queue.shift();
-    if (job) this.#start(slot, job);
+    if (job) {
+      this.#start(slot, job);
+      return;
+    }
+    if (this.#closed) return;
+    slot.idle = setTimeout(() => {
+      if (slot.job) return;
+      slot.worker.terminate();
+      this.#slots.splice(this.#slots.indexOf(slot), 1);
+    }, this.#options.idleMs ?? 30_000);
   }
 }

@@ -46,6 +46,20 @@ Deno.test("DecodePool decodes and resizes in a worker, and refuses corrupt data 
   }
 });
 
+Deno.test("DecodePool stops an idle worker and starts one again on demand", async () => {
+  const pool = new DecodePool({ workers: 1, maxQueue: 1, idleMs: 10 });
+  try {
+    assertEquals(pool.stats.alive, 0, "workers start on first use");
+    await pool.decode(greyPng(100, 100, 7), TARGET, "a.png");
+    await until(() => pool.stats.alive === 0, "the idle worker to stop");
+    const again = await pool.decode(greyPng(100, 100, 9), TARGET, "b.png");
+    assertEquals(again.pixels[0], 9);
+    assertEquals(pool.stats.alive, 1);
+  } finally {
+    pool.close();
+  }
+});
+
 Deno.test("DecodePool is bounded: beyond its workers and queue it refuses", async () => {
   const pool = new DecodePool({ workers: 1, maxQueue: 1 });
   try {
