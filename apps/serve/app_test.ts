@@ -587,6 +587,10 @@ Deno.test("shutdown: readiness turns false, queued predictions still finish", as
   while (calls === 0) await new Promise((r) => setTimeout(r, 1));
   const stopping = h.server.shutdown();
   assertEquals(h.served.ready, false);
+  // new connections are refused now; ask the app itself
+  const ready = await h.served.app.request("/v2/health/ready");
+  assertEquals([ready.status, await ready.json()], [503, { ready: false }]);
+  assertEquals(ready.headers.get("retry-after"), "1");
   release();
   const res = await pending;
   assertEquals(res.status, 200);

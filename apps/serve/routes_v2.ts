@@ -12,6 +12,9 @@ import {
   type ResponseOutput,
 } from "./protocol.ts";
 
+// A server that is shutting down is asked about again after a second.
+const NOT_READY_HEADERS = { "retry-after": "1" };
+
 /** Protocol extensions the server speaks, as listed by `GET /v2`. */
 export const EXTENSIONS = ["binary_tensor_data"];
 
@@ -97,7 +100,10 @@ export function inferenceRoutes(state: ServeState): Hono {
   app.get("/health/live", (c) => c.json({ live: true }));
   app.get(
     "/health/ready",
-    (c) => c.json({ ready: state.isReady() }, state.isReady() ? 200 : 503),
+    (c) =>
+      state.isReady()
+        ? c.json({ ready: true })
+        : c.json({ ready: false }, 503, NOT_READY_HEADERS),
   );
   app.get(
     "/",
@@ -135,10 +141,9 @@ export function inferenceRoutes(state: ServeState): Hono {
     });
     app.get(`${base}/ready`, (c) => {
       checkModel(c);
-      return c.json(
-        { name: info.name, ready: state.isReady() },
-        state.isReady() ? 200 : 503,
-      );
+      return state.isReady()
+        ? c.json({ name: info.name, ready: true })
+        : c.json({ name: info.name, ready: false }, 503, NOT_READY_HEADERS);
     });
     app.post(
       `${base}/infer`,
