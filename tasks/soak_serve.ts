@@ -19,7 +19,16 @@ import { bigGreyPng, encodePng } from "../apps/serve/testing.ts";
 
 const flags = parseArgs(Deno.args, {
   // --root: serve another checkout (e.g. an older commit) for comparison
-  string: ["requests", "clients", "backend", "warmup", "root", "rounds"],
+  // --v8-flags: V8 flags for the server process (e.g. heap sizing)
+  string: [
+    "requests",
+    "clients",
+    "backend",
+    "warmup",
+    "root",
+    "rounds",
+    "v8-flags",
+  ],
   // --only-load: skip the big-image and refusal measurements (their memory
   // would blur the load's RSS figures)
   boolean: ["only-load"],
@@ -64,6 +73,7 @@ model.dispose();
 const child = new Deno.Command(Deno.execPath(), {
   args: [
     "run",
+    ...(flags["v8-flags"] ? [`--v8-flags=${flags["v8-flags"]}`] : []),
     "--allow-read",
     "--allow-env",
     "--allow-net",
