@@ -398,6 +398,47 @@ Deno.test("SIGKILL at several points of training and precompute, then --resume: 
   console.log(`  killed ${killed.join("; ")}`);
 });
 
+Deno.test("--resume without --backend keeps the run's backend; another one is refused", async () => {
+  const other = BACKEND === "cpu" ? "wasm" : "cpu";
+  const sizes = TINY_SIZES.map((v, i) =>
+    TINY_SIZES[i - 1] === "--backend" ? other : v
+  );
+  const first = await runCli([
+    ...sizes,
+    "--loss",
+    "none",
+    "--epochs",
+    "1",
+    "--name",
+    "backend-kept",
+    "--stop-after-steps",
+    "2",
+  ]);
+  assertEquals(first.code, 130, first.stderr);
+  const resumeArgs = [
+    "--resume",
+    "--name",
+    "backend-kept",
+    "--runs-dir",
+    runsDir,
+  ];
+  const refused = await runCli([...resumeArgs, "--backend", BACKEND]);
+  assertEquals(refused.code, 2, refused.stderr);
+  assert(
+    refused.stderr.includes(`ran on the ${other} backend`),
+    refused.stderr,
+  );
+  const second = await runCli(resumeArgs);
+  assertEquals(second.code, 0, second.stderr);
+  const { records } = await readMetrics(
+    `${runsDir}/backend-kept/metrics.jsonl`,
+  );
+  const backends = records.filter((r) => r.event === "start").map((r) =>
+    String(r.backend).split(/[ ,]/)[0]
+  );
+  assertEquals(backends, [other, other]);
+});
+
 async function exists(path: string): Promise<boolean> {
   try {
     await Deno.stat(path);
