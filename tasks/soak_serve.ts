@@ -6,13 +6,16 @@
 // `quick` preset's (vit-tiny, 28x28 grey) and measures, in order:
 //  1. /v2/health/live latency while the largest allowed image (4000x4000,
 //     16 MP) decodes;
+//  1b. the server's RSS around two 12 MP JPEG uploads;
 //  2. how fast a 40,000,000 x 1 PNG and a 60 MB JSON body are refused, and
 //     the server's RSS around them;
 //  3. N requests (one 28x28 PNG each to /v1/predict) at C concurrent
 //     clients after a warm-up: errors, requests/s, p50/p99 latency, mean
 //     batch, and RSS at the start and end of the N requests.
 // Only 127.0.0.1 is contacted; the work is fixed, not timed.
+import { Buffer } from "node:buffer";
 import { parseArgs } from "@std/cli/parse-args";
+import jpeg from "jpeg-js";
 import { initBackend } from "@vitkd/backend";
 import { buildModel, type ModelOptions, saveModel } from "@vitkd/models";
 import { bigGreyPng, encodePng } from "../apps/serve/testing.ts";
@@ -158,6 +161,43 @@ if (!flags["only-load"]) {
       mib(peak)
     }`,
   );
+}
+
+// 1b. A 12 MP photo-sized JPEG: what its decode costs the server's memory,
+// and whether the memory comes back (the worker that decoded it is stopped).
+if (!flags["only-load"]) {
+  const [w, h] = [4000, 3000];
+  const rgba = Buffer.alloc(w * h * 4);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const i = (y * w + x) * 4;
+      rgba[i] = (x * 255 / w) | 0;
+      rgba[i + 1] = (y * 255 / h) | 0;
+      rgba[i + 2] = ((x + y) >> 5) & 255;
+      rgba[i + 3] = 255;
+    }
+  }
+  const photo = Uint8Array.from(
+    jpeg.encode({ data: rgba, width: w, height: h }, 90).data,
+  );
+  for (let k = 1; k <= 2; k++) {
+    const before = rssMiB();
+    let peak = before;
+    const sampler = setInterval(() => peak = Math.max(peak, rssMiB()), 20);
+    const started = performance.now();
+    const res = await post("/v1/predict", photo, "image/jpeg");
+    await res.body?.cancel();
+    const ms = performance.now() - started;
+    await new Promise((r) => setTimeout(r, 1000));
+    clearInterval(sampler);
+    console.log(
+      `12 MP JPEG (${photo.length} bytes) #${k}: ${res.status} in ${
+        ms.toFixed(0)
+      } ms; RSS ${mib(before)} -> peak ${mib(peak)} -> 1 s later ${
+        mib(rssMiB())
+      }`,
+    );
+  }
 }
 
 // 2. Refusals.

@@ -29,6 +29,13 @@ export interface DecodePoolOptions {
    * image left in its heap; the next upload starts one again (default 30 s).
    */
   idleMs?: number;
+  /**
+   * A worker that decoded an image of more pixels than this (or failed to
+   * decode one) is stopped at once: decoders leave hundreds of megabytes in
+   * a worker's heap after a large image (a 12 MP JPEG: about 500 MB), which
+   * only ending the worker gives back. Default 4,000,000.
+   */
+  recyclePixels?: number;
 }
 
 /** Thrown by {@linkcode DecodePool.decode} when every worker is busy and the queue is full. */
@@ -58,6 +65,8 @@ export interface DecodePoolStats {
   failed: number;
   /** Workers that died and were replaced. */
   crashed: number;
+  /** Workers stopped after a large image or a failure, to give back memory. */
+  recycled: number;
 }
 
 /** The default number of decode workers: one core is left to the event loop and the model. */
@@ -92,7 +101,7 @@ export class DecodePool {
   readonly #queue: Job[] = [];
   #nextId = 0;
   #closed = false;
-  readonly #stats = { decoded: 0, failed: 0, crashed: 0 };
+  readonly #stats = { decoded: 0, failed: 0, crashed: 0, recycled: 0 };
 
   /** @param options pool size and queue limit */
   constructor(options: DecodePoolOptions) {
@@ -201,12 +210,24 @@ export class DecodePool {
       if (!job || event.data.id !== job.request.id) return;
       slot.job = undefined;
       const reply = event.data;
+      let recycle = !reply.ok;
       if (reply.ok) {
         this.#stats.decoded++;
+        const { width, height } = reply.prepared.original;
+        recycle = width * height > (this.#options.recyclePixels ?? 4_000_000);
         job.resolve(reply.prepared);
       } else {
         this.#stats.failed++;
         job.reject(new HttpError(400, reply.message));
+      }
+      if (recycle) {
+        // A fresh worker starts when the next upload needs one.
+        slot.worker.terminate();
+        this.#slots.splice(this.#slots.indexOf(slot), 1);
+        this.#stats.recycled++;
+        const next = this.#queue.shift();
+        if (next) this.#start(this.#freeSlot()!, next);
+        return;
       }
       this.#next(slot);
     };

@@ -60,6 +60,28 @@ Deno.test("DecodePool stops an idle worker and starts one again on demand", asyn
   }
 });
 
+Deno.test("DecodePool stops a worker after a large image or a failure, and the queue goes on", async () => {
+  const pool = new DecodePool({
+    workers: 1,
+    maxQueue: 4,
+    recyclePixels: 50 * 50,
+  });
+  try {
+    const small = pool.decode(greyPng(40, 40, 1), TARGET, "small.png");
+    const large = pool.decode(greyPng(60, 60, 2), TARGET, "large.png");
+    const bad = pool.decode(greyPng(40, 40, 3).slice(0, 60), TARGET, "bad.png");
+    const after = pool.decode(greyPng(40, 40, 4), TARGET, "after.png");
+    assertEquals((await small).pixels[0], 1);
+    assertEquals((await large).pixels[0], 2);
+    await assertRejects(() => bad, HttpError, "bad.png");
+    assertEquals((await after).pixels[0], 4);
+    assertEquals(pool.stats.recycled, 2);
+    assertEquals(pool.stats.alive, 1);
+  } finally {
+    pool.close();
+  }
+});
+
 Deno.test("DecodePool is bounded: beyond its workers and queue it refuses", async () => {
   const pool = new DecodePool({ workers: 1, maxQueue: 1 });
   try {
