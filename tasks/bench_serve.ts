@@ -207,6 +207,8 @@ async function startServe(
       "--batch-window-ms",
       String(windowMs),
       ...(batching ? [] : ["--no-batching"]),
+      // stderr is not read here: a log line per request would fill the pipe
+      "--no-access-log",
     ],
     cwd: ROOT,
     stdout: "piped",

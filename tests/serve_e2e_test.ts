@@ -196,10 +196,15 @@ Deno.test({
       };
       await poll(
         "the page to load",
+        // Until the new target has navigated there is no execution context
+        // to evaluate in: that is "not loaded yet", not a failure.
         () =>
           evaluate(
             `document.readyState === "complete" && !!document.getElementById("file")`,
-          ),
+          ).catch((error: Error) => {
+            if (/execution context/.test(error.message)) return false;
+            throw error;
+          }),
         (ready) => ready === true,
       );
       const state = () =>

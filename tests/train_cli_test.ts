@@ -215,7 +215,7 @@ Deno.test("an interrupted and resumed run ends with the same weights", async () 
   assertEquals(state.stages.teachers.status, "interrupted");
   assertEquals(state.complete, false);
   assert(
-    (await Deno.stat(`${root}/checkpoints/teacher-rednet8/trainer_state.json`))
+    (await Deno.stat(`${root}/checkpoints/teacher-rednet8/trainer_state.ckpt`))
       .isFile,
   );
   assert((await Deno.stat(`${root}/teachers/resnet8/meta.json`)).isFile);
@@ -235,7 +235,7 @@ Deno.test("an interrupted and resumed run ends with the same weights", async () 
   assertEquals(state.stages.precompute.status, "done");
   assertEquals(state.stages.distill.status, "interrupted");
   assert(
-    (await Deno.stat(`${root}/checkpoints/student/trainer_state.json`)).isFile,
+    (await Deno.stat(`${root}/checkpoints/student/trainer_state.ckpt`)).isFile,
   );
   const third = await runCli(["--resume", "--runs-dir", runsDir]);
   assertEquals(third.code, 0, third.stderr);
@@ -305,9 +305,148 @@ Deno.test("Ctrl-C writes a checkpoint and exits 130", async () => {
   assertEquals(checkpoint.job, "student");
   assertGreater(Number(checkpoint.epoch) + Number(checkpoint.step), 0);
   assert(
-    (await Deno.stat(`${root}/checkpoints/student/trainer_state.bin`)).isFile,
+    (await Deno.stat(`${root}/checkpoints/student/trainer_state.ckpt`)).isFile,
   );
 });
+
+Deno.test("SIGKILL at several points of training and precompute, then --resume: byte-identical weights and store", async () => {
+  // Its own settings (two teacher epochs, three student epochs) so that each
+  // stage has a checkpoint to be killed after; an uninterrupted reference.
+  const sizes = [
+    ...TINY_SIZES.map((v, i) =>
+      TINY_SIZES[i - 1] === "--teacher-epochs" ? "2" : v
+    ),
+    "--epochs",
+    "3",
+  ];
+  const reference = await runCli([...sizes, "--name", "kill-ref"]);
+  assertEquals(reference.code, 0, reference.stderr);
+  const root = `${runsDir}/killed`;
+  const records = async () =>
+    (await readMetrics(`${root}/metrics.jsonl`).catch(() => ({
+      records: [],
+    }))).records;
+  // An "epoch" record is written just before the epoch's checkpoint: a kill
+  // then lands before, during or after the checkpoint write.
+  const epochOf = (prefix: string) => async (seen: number) =>
+    (await records()).slice(seen).some((r) =>
+      r.event === "epoch" && String(r.job).startsWith(prefix)
+    );
+  const points: [string, (seen: number) => Promise<boolean>][] = [
+    ["after a teacher epoch", epochOf("teacher-")],
+    [
+      "during precompute",
+      async () =>
+        await exists(`${root}/logits.vkl.journal`) ||
+        await exists(`${root}/logits.vkl.partial`),
+    ],
+    ["after a student epoch", epochOf("student")],
+    ["after a baseline epoch", epochOf("baseline")],
+  ];
+  const killed: string[] = [];
+  for (const [i, [point, reached]] of points.entries()) {
+    const seen = (await records()).length;
+    // The first start creates the run; every later one resumes it, without
+    // --backend: the run keeps the backend it ran on.
+    const args = i === 0
+      ? [...sizes, "--name", "killed"]
+      : ["--resume", "--name", "killed", "--runs-dir", runsDir];
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", ...PERMISSIONS, MAIN, ...args],
+      cwd: ROOT,
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    let exited = false;
+    child.status.then(() => exited = true);
+    while (!exited && !(await reached(seen))) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    if (!exited) {
+      child.kill("SIGKILL");
+      killed.push(point);
+    }
+    const status = await child.status;
+    if (status.success) break; // the run finished before this point
+  }
+  assertGreater(killed.length, 1, `killed only ${killed.join(", ")}`);
+  const last = await runCli([
+    "--resume",
+    "--name",
+    "killed",
+    "--runs-dir",
+    runsDir,
+  ]);
+  assertEquals(last.code, 0, last.stderr);
+  const state = await loadRunState(root);
+  assert(state.complete);
+  assert(state.backend?.startsWith(BACKEND), state.backend);
+  for (
+    const file of [
+      "teachers/resnet8/weights.bin",
+      "teachers/rednet8/weights.bin",
+      "logits.vkl",
+      "student/weights.bin",
+      "baseline/weights.bin",
+    ]
+  ) {
+    assert(
+      await sameBytes(`${root}/${file}`, `${runsDir}/kill-ref/${file}`),
+      `${file} differs after SIGKILL ${killed.join(", ")}`,
+    );
+  }
+  console.log(`  killed ${killed.join("; ")}`);
+});
+
+Deno.test("--resume without --backend keeps the run's backend; another one is refused", async () => {
+  const other = BACKEND === "cpu" ? "wasm" : "cpu";
+  const sizes = TINY_SIZES.map((v, i) =>
+    TINY_SIZES[i - 1] === "--backend" ? other : v
+  );
+  const first = await runCli([
+    ...sizes,
+    "--loss",
+    "none",
+    "--epochs",
+    "1",
+    "--name",
+    "backend-kept",
+    "--stop-after-steps",
+    "2",
+  ]);
+  assertEquals(first.code, 130, first.stderr);
+  const resumeArgs = [
+    "--resume",
+    "--name",
+    "backend-kept",
+    "--runs-dir",
+    runsDir,
+  ];
+  const refused = await runCli([...resumeArgs, "--backend", BACKEND]);
+  assertEquals(refused.code, 2, refused.stderr);
+  assert(
+    refused.stderr.includes(`ran on the ${other} backend`),
+    refused.stderr,
+  );
+  const second = await runCli(resumeArgs);
+  assertEquals(second.code, 0, second.stderr);
+  const { records } = await readMetrics(
+    `${runsDir}/backend-kept/metrics.jsonl`,
+  );
+  const backends = records.filter((r) => r.event === "start").map((r) =>
+    String(r.backend).split(/[ ,]/)[0]
+  );
+  assertEquals(backends, [other, other]);
+});
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 Deno.test({
   name: "clean up the test runs",

@@ -21,8 +21,13 @@ export interface MicroBatcherOptions {
   enabled: boolean;
   /** Most images waiting at once; beyond it `submit` throws {@linkcode QueueFullError}. */
   maxQueue: number;
-  /** Extra delay before each model call, in milliseconds (tests only). */
-  delayMs?: number;
+  /**
+   * Awaited before each model call with the batch size: tests hold a model
+   * call in flight with it (the CLI has no such flag).
+   */
+  beforeRun?: (count: number) => Promise<void> | void;
+  /** Called after each model call with its size (for `/metrics`). */
+  onBatch?: (count: number) => void;
 }
 
 /** One image's result: its probabilities and each head's. */
@@ -209,10 +214,11 @@ export class MicroBatcher {
   async #drain(): Promise<void> {
     while (this.#queue.length > 0) {
       const batch = this.#takeBatch();
-      if (this.#options.delayMs) {
-        await new Promise((resolve) =>
-          setTimeout(resolve, this.#options.delayMs)
-        );
+      try {
+        await this.#options.beforeRun?.(batch.length);
+      } catch (error) {
+        for (const item of batch) item.reject(error);
+        continue;
       }
       await this.#run(batch);
       // Model calls are synchronous on wasm/cpu: give the event loop a turn so
@@ -263,6 +269,7 @@ export class MicroBatcher {
     this.#stats.batches++;
     this.#stats.images += count;
     this.#stats.largestBatch = Math.max(this.#stats.largestBatch, count);
+    this.#options.onBatch?.(count);
     const classes = output.probabilities.length / count;
     batch.forEach((item, i) => {
       const from = i * classes;

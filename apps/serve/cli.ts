@@ -5,6 +5,7 @@ import {
   DEFAULT_LIMITS,
   type ServeLimits,
 } from "./context.ts";
+import { defaultDecodeWorkers } from "./decode_pool.ts";
 
 /** Everything `deno task serve` was asked to do. */
 export interface ServeConfig {
@@ -32,8 +33,18 @@ export interface ServeConfig {
   maxQueue: number;
   /** Default number of classes listed per image. */
   topK: number;
-  /** Extra delay before each model call (hidden, for shutdown tests). */
-  testDelayMs: number;
+  /** Decode worker threads. */
+  decodeWorkers: number;
+  /** Uploads waiting for a decode worker before answering 503. */
+  maxDecodeQueue: number;
+  /** Origins allowed to call the API from a browser (CORS); empty: CORS off. */
+  corsOrigins: string[];
+  /** Whether each request is logged to stderr. */
+  accessLog: boolean;
+  /** Most ms from a request's first byte to the end of its headers; 0: none. */
+  headerTimeoutMs: number;
+  /** Most ms a connection may stay without traffic; 0: none. */
+  idleTimeoutMs: number;
   /** Whether `--help` was asked for. */
   help: boolean;
 }
@@ -63,11 +74,34 @@ Network:
   --host HOST          interface to bind (default: 127.0.0.1)
   --port PORT          port; 0 picks a free one (default: 8000)
 
+Network:
+  --cors-origin URL    allow browser calls from this origin (repeatable;
+                       default: none, CORS off)
+  --no-access-log      do not log each request to stderr
+  --body-timeout-ms MS time to receive a request body once its headers are in
+                       (default: ${DEFAULT_LIMITS.bodyTimeoutMs}); later: 408
+  --header-timeout-ms MS  time from a request's first byte to the end of its
+                       headers; later: 408 and the connection closed
+                       (default: 0, off)
+  --idle-timeout-ms MS time a connection may stay without traffic before it
+                       is closed (default: 0, off). Either timeout puts a
+                       connection guard in front of Deno.serve, which has
+                       no timeouts of its own
+
 Limits:
   --max-bytes N        bytes per uploaded image (default: ${DEFAULT_LIMITS.maxBytes})
-  --max-pixels N       pixels per uploaded image (default: ${DEFAULT_LIMITS.maxPixels})
+  --max-batch-bytes N  bytes per multipart batch upload (default: ${DEFAULT_LIMITS.maxBatchBytes})
+  --max-pixels N       pixels per uploaded image, read from the header
+                       before decoding (default: ${DEFAULT_LIMITS.maxPixels})
+  --max-aspect-ratio R longer side / shorter side (default: ${DEFAULT_LIMITS.maxAspectRatio})
   --max-images N       images per request (default: ${DEFAULT_LIMITS.maxImages})
-  --max-json-bytes N   bytes per inference JSON body (default: ${DEFAULT_LIMITS.maxJsonBytes})
+  --max-json-bytes N   bytes per inference request body (default: the model's
+                       largest valid request, 24 bytes a value + 64 KiB)
+
+Decoding:
+  --decode-workers N   worker threads decoding uploads (default: ${defaultDecodeWorkers()})
+  --max-decode-queue N uploads waiting for a worker before answering 503
+                       (default: 256)
 
 Micro-batching:
   --max-batch N        most images per model call (default: ${DEFAULT_BATCHING.maxBatch})
@@ -100,9 +134,16 @@ const STRING_FLAGS = [
   "batch-window-ms",
   "max-queue",
   "top-k",
-  "test-delay-ms",
+  "max-batch-bytes",
+  "max-aspect-ratio",
+  "body-timeout-ms",
+  "decode-workers",
+  "max-decode-queue",
+  "header-timeout-ms",
+  "idle-timeout-ms",
 ] as const;
-const BOOLEAN_FLAGS = ["help", "batching"] as const;
+const REPEATABLE_FLAGS = ["cors-origin"] as const;
+const BOOLEAN_FLAGS = ["help", "batching", "access-log"] as const;
 const BACKENDS: BackendChoice[] = ["auto", "webgpu", "wasm", "cpu"];
 
 function integerFlag(
@@ -146,11 +187,11 @@ function stringFlag(
 export function parseServeArgs(args: string[]): ServeConfig {
   const unknown: string[] = [];
   const flags = parseArgs(args, {
-    string: [...STRING_FLAGS],
+    string: [...STRING_FLAGS, ...REPEATABLE_FLAGS],
     boolean: [...BOOLEAN_FLAGS],
-    collect: [...STRING_FLAGS],
-    negatable: ["batching"],
-    default: { batching: true },
+    collect: [...STRING_FLAGS, ...REPEATABLE_FLAGS],
+    negatable: ["batching", "access-log"],
+    default: { batching: true, "access-log": true },
     unknown: (arg: string) => {
       unknown.push(arg);
       return false;
@@ -169,6 +210,17 @@ export function parseServeArgs(args: string[]): ServeConfig {
       `--backend must be one of ${BACKENDS.join(", ")}, got "${backend}"`,
     );
   }
+  const corsOrigins = (flags["cors-origin"] as string[] | undefined) ?? [];
+  for (const origin of corsOrigins) {
+    if (!/^https?:\/\/[^/\s]+$/.test(origin)) {
+      throw new UsageError(
+        `--cors-origin must be an origin like https://example.org (scheme and host, no path), got "${origin}"`,
+      );
+    }
+  }
+  const jsonBytes = flags["max-json-bytes"] === undefined
+    ? undefined
+    : integerFlag(flags, "max-json-bytes", 0, 1);
   const config: ServeConfig = {
     model: stringFlag(flags, "model"),
     runsDir: stringFlag(flags, "runs") ?? "runs",
@@ -178,13 +230,28 @@ export function parseServeArgs(args: string[]): ServeConfig {
     backend: backend as BackendChoice,
     limits: {
       maxBytes: integerFlag(flags, "max-bytes", DEFAULT_LIMITS.maxBytes, 1),
-      maxPixels: integerFlag(flags, "max-pixels", DEFAULT_LIMITS.maxPixels, 1),
-      maxImages: integerFlag(flags, "max-images", DEFAULT_LIMITS.maxImages, 1),
-      maxJsonBytes: integerFlag(
+      maxBatchBytes: integerFlag(
         flags,
-        "max-json-bytes",
-        DEFAULT_LIMITS.maxJsonBytes,
+        "max-batch-bytes",
+        DEFAULT_LIMITS.maxBatchBytes,
         1,
+      ),
+      maxPixels: integerFlag(flags, "max-pixels", DEFAULT_LIMITS.maxPixels, 1),
+      maxAspectRatio: integerFlag(
+        flags,
+        "max-aspect-ratio",
+        DEFAULT_LIMITS.maxAspectRatio,
+        1,
+      ),
+      maxResizeBytes: DEFAULT_LIMITS.maxResizeBytes,
+      maxImages: integerFlag(flags, "max-images", DEFAULT_LIMITS.maxImages, 1),
+      maxJsonBytes: jsonBytes,
+      bodyTimeoutMs: integerFlag(
+        flags,
+        "body-timeout-ms",
+        DEFAULT_LIMITS.bodyTimeoutMs,
+        1,
+        3_600_000,
       ),
     },
     maxBatch: integerFlag(
@@ -204,7 +271,18 @@ export function parseServeArgs(args: string[]): ServeConfig {
     batching: flags.batching as boolean,
     maxQueue: integerFlag(flags, "max-queue", DEFAULT_BATCHING.maxQueue, 1),
     topK: integerFlag(flags, "top-k", 5, 1),
-    testDelayMs: integerFlag(flags, "test-delay-ms", 0, 0, 60_000),
+    decodeWorkers: integerFlag(
+      flags,
+      "decode-workers",
+      defaultDecodeWorkers(),
+      1,
+      64,
+    ),
+    maxDecodeQueue: integerFlag(flags, "max-decode-queue", 256, 0),
+    corsOrigins,
+    accessLog: flags["access-log"] as boolean,
+    headerTimeoutMs: integerFlag(flags, "header-timeout-ms", 0, 0, 3_600_000),
+    idleTimeoutMs: integerFlag(flags, "idle-timeout-ms", 0, 0, 86_400_000),
     help: flags.help as boolean,
   };
   // Bad values first: `--port ""` also hands the empty value to `unknown`.

@@ -39,6 +39,20 @@ Deno.test("parseServeArgs: reads every flag", () => {
     "2",
     "--name",
     "x",
+    "--max-batch-bytes",
+    "500",
+    "--max-aspect-ratio",
+    "9",
+    "--body-timeout-ms",
+    "600",
+    "--decode-workers",
+    "3",
+    "--max-decode-queue",
+    "0",
+    "--cors-origin",
+    "https://a.example",
+    "--cors-origin=http://b.example:8080",
+    "--no-access-log",
   ]);
   assertEquals(config.model, "m");
   assertEquals([config.host, config.port, config.backend], [
@@ -48,16 +62,41 @@ Deno.test("parseServeArgs: reads every flag", () => {
   ]);
   assertEquals(config.limits, {
     maxBytes: 100,
+    maxBatchBytes: 500,
     maxPixels: 200,
+    maxAspectRatio: 9,
+    maxResizeBytes: 64 * 1024 * 1024,
     maxImages: 3,
     maxJsonBytes: 400,
+    bodyTimeoutMs: 600,
   });
+  assertEquals([config.decodeWorkers, config.maxDecodeQueue], [3, 0]);
+  assertEquals(config.corsOrigins, [
+    "https://a.example",
+    "http://b.example:8080",
+  ]);
+  assertEquals(config.accessLog, false);
   assertEquals([config.maxBatch, config.batchWindowMs, config.batching], [
     5,
     0,
     false,
   ]);
   assertEquals([config.maxQueue, config.topK, config.name], [7, 2, "x"]);
+});
+
+Deno.test("parseServeArgs: the production CLI has no test hooks; CORS origins are checked", () => {
+  assertThrows(
+    () => parseServeArgs(["--test-delay-ms", "400"]),
+    UsageError,
+    "unknown argument: --test-delay-ms",
+  );
+  assertThrows(
+    () => parseServeArgs(["--cors-origin", "*"]),
+    UsageError,
+    "--cors-origin must be an origin",
+  );
+  assertEquals(parseServeArgs([]).limits.maxJsonBytes, undefined);
+  assertEquals(parseServeArgs([]).limits.maxPixels, 16_000_000);
 });
 
 Deno.test("parseServeArgs: unknown flags, stray arguments and bad values are UsageErrors", () => {

@@ -1,88 +1,103 @@
-import { convertChannels, decodeImage, resizeImage } from "@vitkd/data";
+import { resizeWorkBytes } from "@vitkd/data/image";
 import { HttpError } from "./errors.ts";
-import { probeImageHeader } from "./image_probe.ts";
+import {
+  decodeUpload,
+  type ImageTarget,
+  type PreparedImage,
+} from "./image_decode.ts";
+import { type ImageHeader, probeImageHeader } from "./image_probe.ts";
 
-/** An uploaded image made ready for the model. */
-export interface PreparedImage {
-  /** `height * width * channels` uint8 pixels at the model's input size. */
-  pixels: Uint8Array;
-  /** The upload as it came: format and size. */
-  original: {
-    format: "png" | "jpeg";
-    width: number;
-    height: number;
-    channels: number;
-  };
-}
+export type { ImageTarget, PreparedImage } from "./image_decode.ts";
 
-/** The model's input size and channels. */
-export interface ImageTarget {
-  /** Height in pixels. */
-  height: number;
-  /** Width in pixels. */
-  width: number;
-  /** 1 (grey) or 3 (RGB). */
-  channels: number;
+/** What an upload may cost to decode; every bound is checked from the header. */
+export interface ImageLimits {
+  /** Most pixels (width x height). */
+  maxPixels: number;
+  /** Most `longer side / shorter side`. */
+  maxAspectRatio: number;
+  /** Most working memory of the resize (filter tables and float rows), bytes. */
+  maxResizeBytes: number;
 }
 
 /**
- * Turns uploaded PNG or JPEG bytes into the model's input pixels exactly as
- * training saw them: decoded, converted to grey or RGB as the model needs and
- * resized (bilinear) to its input size. Refuses, as an {@linkcode HttpError}
- * naming `source`, an empty body, a non-image, an image over `maxPixels`
- * (checked from the header, before decoding) and a corrupt or truncated image.
+ * Checks an upload from its header alone, before any pixel is decoded:
+ * refuses, as an {@linkcode HttpError} naming `source`, an empty body or a
+ * non-image (400), a header without pixels or a JPEG without a scan (400),
+ * and an image over `maxPixels`, `maxAspectRatio` or whose resize would need
+ * more than `maxResizeBytes` (413).
  */
-export function prepareUpload(
+export function checkUpload(
   bytes: Uint8Array,
   target: ImageTarget,
-  maxPixels: number,
+  limits: ImageLimits,
   source: string,
-): PreparedImage {
+): ImageHeader {
   if (bytes.length === 0) {
     throw new HttpError(
       400,
       `${source}: empty body: expected a PNG or JPEG image`,
     );
   }
-  let header;
+  let header: ImageHeader;
   try {
     header = probeImageHeader(bytes);
   } catch (error) {
     throw new HttpError(400, `${source}: ${(error as Error).message}`);
   }
-  if (header.width === 0 || header.height === 0) {
+  const { width, height } = header;
+  if (width === 0 || height === 0) {
     throw new HttpError(
       400,
-      `${source}: image has no pixels (${header.width}x${header.height})`,
+      `${source}: image has no pixels (${width}x${height})`,
     );
   }
-  const pixels = header.width * header.height;
-  if (pixels > maxPixels) {
+  const pixels = width * height;
+  if (pixels > limits.maxPixels) {
     throw new HttpError(
       413,
-      `${source}: image is ${header.width}x${header.height} = ${pixels} pixels, over the limit of ${maxPixels} (--max-pixels)`,
+      `${source}: image is ${width}x${height} = ${pixels} pixels, over the limit of ${limits.maxPixels} (--max-pixels)`,
     );
   }
-  let decoded;
+  const ratio = Math.max(width, height) / Math.min(width, height);
+  if (ratio > limits.maxAspectRatio) {
+    throw new HttpError(
+      413,
+      `${source}: image is ${width}x${height}, an aspect ratio of ${
+        ratio.toFixed(1)
+      }, over the limit of ${limits.maxAspectRatio} (--max-aspect-ratio)`,
+    );
+  }
+  const work = resizeWorkBytes(
+    width,
+    height,
+    target.width,
+    target.height,
+    target.channels,
+  );
+  if (work > limits.maxResizeBytes) {
+    throw new HttpError(
+      413,
+      `${source}: resizing ${width}x${height} to ${target.width}x${target.height} needs ${work} bytes of tables, over the limit of ${limits.maxResizeBytes}`,
+    );
+  }
+  return header;
+}
+
+/**
+ * {@linkcode checkUpload}, then {@linkcode decodeUpload} on the calling
+ * thread; a corrupt or truncated image is a 400. The server decodes in a
+ * {@linkcode DecodePool} instead; this is for scripts and tests.
+ */
+export function prepareUpload(
+  bytes: Uint8Array,
+  target: ImageTarget,
+  limits: ImageLimits,
+  source: string,
+): PreparedImage {
+  checkUpload(bytes, target, limits, source);
   try {
-    decoded = decodeImage(bytes, source);
+    return decodeUpload(bytes, target, source);
   } catch (error) {
     throw new HttpError(400, (error as Error).message);
   }
-  if (target.channels !== 1 && target.channels !== 3) {
-    throw new Error(
-      `model input has ${target.channels} channels; expected 1 or 3`,
-    );
-  }
-  const converted = convertChannels(decoded, target.channels);
-  const resized = resizeImage(converted, target.width, target.height);
-  return {
-    pixels: resized.data,
-    original: {
-      format: header.format,
-      width: decoded.width,
-      height: decoded.height,
-      channels: decoded.channels,
-    },
-  };
 }

@@ -13,6 +13,7 @@ export interface ImageHeader {
 /**
  * Reads width and height from a PNG IHDR or a JPEG start-of-frame segment, so
  * that oversized images are refused before a decoder allocates their pixels.
+ * A JPEG must also reach its start of scan (SOS) with data after it.
  *
  * @throws {Error} for bytes that are not PNG or JPEG, or whose header is cut short
  */
@@ -31,6 +32,10 @@ export function probeImageHeader(bytes: Uint8Array): ImageHeader {
     }
     return { format, width: view.getUint32(16), height: view.getUint32(20) };
   }
+  // Walk the segments up to the start of scan: a decoder fills the image
+  // from the scan, so a file without one (or cut before it) is no image even
+  // if the decoder would return a blank frame for it.
+  let frame: { width: number; height: number } | undefined;
   let at = 2;
   while (at + 4 <= bytes.length) {
     if (bytes[at] !== 0xff) {
@@ -47,21 +52,37 @@ export function probeImageHeader(bytes: Uint8Array): ImageHeader {
       at += 2;
       continue;
     }
-    if (marker === 0xd9 || marker === 0xda) break;
+    if (marker === 0xd9) break;
     const length = view.getUint16(at + 2);
+    if (length < 2 || at + 2 + length > bytes.length) {
+      throw new Error(
+        `truncated JPEG: segment 0x${
+          marker.toString(16)
+        } at byte ${at} runs past the end of the file`,
+      );
+    }
+    if (marker === 0xda) {
+      if (!frame) {
+        throw new Error("corrupt JPEG: scan before the frame header");
+      }
+      if (at + 2 + length >= bytes.length) {
+        throw new Error("truncated JPEG: no scan data after the SOS header");
+      }
+      return { format, ...frame };
+    }
     const isFrame = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 &&
       marker !== 0xc8 && marker !== 0xcc;
-    if (isFrame) {
-      if (at + 9 > bytes.length) break;
-      return {
-        format,
-        height: view.getUint16(at + 5),
-        width: view.getUint16(at + 7),
-      };
+    if (isFrame && !frame) {
+      if (length < 8) throw new Error("corrupt JPEG: frame header too short");
+      frame = { height: view.getUint16(at + 5), width: view.getUint16(at + 7) };
     }
     at += 2 + length;
   }
-  throw new Error("truncated or corrupt JPEG: no frame header found");
+  throw new Error(
+    frame
+      ? "truncated or corrupt JPEG: no start-of-scan (SOS) marker"
+      : "truncated or corrupt JPEG: no frame header found",
+  );
 }
 
 function hexPrefix(bytes: Uint8Array): string {

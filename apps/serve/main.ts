@@ -1,5 +1,6 @@
 import { describeBackend, initBackend } from "@vitkd/backend";
 import { createApp } from "./app.ts";
+import type { MicroBatcherOptions } from "./batcher.ts";
 import { HELP, parseServeArgs, type ServeConfig, UsageError } from "./cli.ts";
 import { loadRunner } from "./model.ts";
 import { findNewestCompleteRun, readRunTeachers } from "./runs.ts";
@@ -25,11 +26,22 @@ async function resolveModel(
   return { dir: search.run.modelDir, name: config.name ?? search.run.name };
 }
 
+/** Hooks for tests that run {@linkcode main} in a process of their own. */
+export interface MainOptions {
+  /** Batching hooks, e.g. `beforeRun` to hold a model call in flight. */
+  batching?: Pick<MicroBatcherOptions, "beforeRun" | "onBatch">;
+  /** Called once the server listens, with its URL. */
+  onListen?: (url: string) => void;
+}
+
 /**
  * `deno task serve`: loads the model, serves it until SIGINT or SIGTERM, then
  * finishes in-flight requests and returns the exit code.
  */
-export async function main(args: string[]): Promise<number> {
+export async function main(
+  args: string[],
+  options: MainOptions = {},
+): Promise<number> {
   let config: ServeConfig;
   try {
     config = parseServeArgs(args);
@@ -71,8 +83,14 @@ export async function main(args: string[]): Promise<number> {
         windowMs: config.batchWindowMs,
         enabled: config.batching,
         maxQueue: config.maxQueue,
-        delayMs: config.testDelayMs,
+        ...options.batching,
       },
+      decoding: {
+        workers: config.decodeWorkers,
+        maxQueue: config.maxDecodeQueue,
+      },
+      corsOrigins: config.corsOrigins,
+      accessLog: config.accessLog ? (line) => console.error(line) : undefined,
     });
   } catch (error) {
     console.error(`serve: ${(error as Error).message}`);
@@ -80,13 +98,19 @@ export async function main(args: string[]): Promise<number> {
   }
   let server;
   try {
-    server = startServer(served, { hostname: config.host, port: config.port });
+    server = startServer(served, {
+      hostname: config.host,
+      port: config.port,
+      headerTimeoutMs: config.headerTimeoutMs,
+      idleTimeoutMs: config.idleTimeoutMs,
+    });
   } catch (error) {
     console.error(
       `serve: cannot listen on ${config.host}:${config.port}: ${
         (error as Error).message
       }`,
     );
+    await served.drain();
     served.runner.dispose();
     return 1;
   }
@@ -94,6 +118,7 @@ export async function main(args: string[]): Promise<number> {
   console.log(
     `serve: model ${info.name}:${info.version} from ${modelDir}; listening on ${server.url}/`,
   );
+  options.onListen?.(server.url);
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
   let stopping = false;
   const stop = () => {

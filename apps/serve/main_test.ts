@@ -15,17 +15,18 @@ const PERMISSIONS = [
   "--allow-sys",
 ];
 
-function serve(args: string[]): Deno.Command {
+function serve(args: string[], script = "apps/serve/main.ts"): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       ...PERMISSIONS,
-      "apps/serve/main.ts",
+      script,
       "--backend",
       "wasm",
       ...args,
     ],
     cwd: ROOT,
+    stdin: script === "apps/serve/main.ts" ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
   });
@@ -99,8 +100,23 @@ Deno.test("serve loads the newest complete run and on SIGTERM finishes in-flight
     `${runs}/newer/run.json`,
     done("2026-02-01T00:00:00Z"),
   );
-  const child = serve(["--runs", runs, "--port", "0", "--test-delay-ms", "400"])
-    .spawn();
+  // The model call waits for a line on stdin (the programmatic hook of
+  // _main_gated.ts): the signal lands while the request is surely in flight.
+  const child = serve(
+    ["--runs", runs, "--port", "0", "--no-access-log"],
+    "apps/serve/_main_gated.ts",
+  ).spawn();
+  const stdin = child.stdin.getWriter();
+  const stderrLines = child.stderr.pipeThrough(new TextDecoderStream())
+    .getReader();
+  let stderr = "";
+  const waitForStderr = async (text: string) => {
+    while (!stderr.includes(text)) {
+      const { value, done } = await stderrLines.read();
+      if (done) throw new Error(`no "${text}" in stderr: ${stderr}`);
+      stderr += value;
+    }
+  };
   try {
     const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
     let banner = "";
@@ -127,19 +143,20 @@ Deno.test("serve loads the newest complete run and on SIGTERM finishes in-flight
         }],
       }),
     });
-    // the model call waits 400 ms, so the signal lands while the request is in flight
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    await waitForStderr("model call waiting");
     child.kill("SIGTERM");
+    await waitForStderr("shutting down");
+    await stdin.write(new TextEncoder().encode("go\n"));
     const res = await inFlight;
     const body = await res.json();
     assertEquals(res.status, 200, JSON.stringify(body));
     assertEquals(body.id, "last");
     await lines.cancel();
+    await stdin.close();
     const status = await child.status;
     assertEquals(status.code, 0);
-    const stderr = await new Response(child.stderr).text();
-    assertMatch(stderr, /shutting down/);
-    assertMatch(stderr, /stopped after 1 images in 1 model calls/);
+    await waitForStderr("stopped after 1 images in 1 model calls");
+    await stderrLines.cancel();
   } finally {
     try {
       child.kill("SIGKILL");

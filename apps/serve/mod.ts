@@ -15,11 +15,15 @@
  */
 export * from "./app.ts";
 export * from "./batcher.ts";
+export * from "./body_deadline.ts";
 export * from "./cli.ts";
+export * from "./conn_guard.ts";
 export * from "./context.ts";
+export * from "./decode_pool.ts";
 export * from "./errors.ts";
 export * from "./image.ts";
 export * from "./image_probe.ts";
+export * from "./metrics.ts";
 export * from "./model.ts";
 export * from "./page.ts";
 export * from "./protocol.ts";
@@ -28,3 +32,4 @@ export * from "./routes_v2.ts";
 export * from "./runner.ts";
 export * from "./runs.ts";
 export * from "./server.ts";
+export * from "./weights_check.ts";

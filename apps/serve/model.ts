@@ -1,12 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { normalizeImages } from "@vitkd/data";
-import {
-  loadModel,
-  type ModelMeta,
-  predictLogitsPerHead,
-  weightFingerprint,
-} from "@vitkd/models";
+import { loadModel, type ModelMeta, predictLogitsPerHead } from "@vitkd/models";
 import { modelNameFrom } from "./runs.ts";
+import { verifyWeights } from "./weights_check.ts";
 import type {
   ModelInfo,
   ModelInput,
@@ -142,7 +138,8 @@ export class TfModelRunner implements ModelRunner {
 
 /**
  * Loads a saved student folder (`model.json`, `weights.bin`, `meta.json`)
- * with `loadModel` and checks it is servable.
+ * with `loadModel` and checks it is servable: consistent with `meta.json`,
+ * and its weights those `meta.json`'s fingerprint vouches for.
  *
  * @throws {Error} naming the folder and what is missing or inconsistent
  */
@@ -151,8 +148,10 @@ export async function loadRunner(
   options: LoadRunnerOptions = {},
 ): Promise<TfModelRunner> {
   const { model, meta } = await loadModel(dir);
+  let fingerprint: string;
   try {
     checkModel(dir, model, meta);
+    fingerprint = await verifyWeights(dir, model, meta.weightFingerprint);
   } catch (error) {
     model.dispose();
     throw error;
@@ -169,7 +168,7 @@ export async function loadRunner(
     : folder.at(-1) ?? "model";
   const info: ModelInfo = {
     name: modelNameFrom(options.name ?? fallback),
-    version: (await weightFingerprint(model)).slice(0, 12),
+    version: fingerprint.slice(0, 12),
     classNames: [...meta.classNames],
     input: {
       height: meta.input.height,

@@ -142,7 +142,7 @@ Deno.test("loadRunner serves a saved student; HTTP answers equal in-process infe
   }
 });
 
-Deno.test("tensors and memory stay flat over many requests, good and bad", async () => {
+Deno.test("tfjs tensors and tensor bytes stay flat over many requests, good and bad", async () => {
   await initBackend({ backend: "wasm" });
   const root = await Deno.makeTempDir({ prefix: "vitkd-serve-" });
   const runner = await loadRunner(await saveTinyStudent(root));

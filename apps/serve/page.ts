@@ -8,19 +8,24 @@ function escapeHtml(text: string): string {
  * The web page served at `/`: pick or drop an image, see the predicted
  * classes as bars. Inline HTML, CSS and JS, no external assets.
  *
+ * `nonce` is the Content-Security-Policy nonce of the page's one `<style>`
+ * and one `<script>` (Hono's secure-headers `NONCE`), so no other inline
+ * code runs.
+ *
  * The result area carries `data-state` (`idle`, `busy`, `done`, `error`) so a
  * browser test can wait for the prediction to render.
  */
-export function renderPage(info: ModelInfo): string {
+export function renderPage(info: ModelInfo, nonce?: string): string {
   const { height, width, channels } = info.input;
   const title = `${escapeHtml(info.name)} · vitkd`;
+  const attr = nonce ? ` nonce="${escapeHtml(nonce)}"` : "";
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title}</title>
-<style>
+<style${attr}>
   body { font: 15px/1.4 system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
   h1 { font-size: 1.3rem; margin-bottom: 0.2rem; }
   .meta { color: #666; margin-top: 0; }
@@ -47,7 +52,7 @@ ${info.classNames.length} classes · version ${escapeHtml(info.version)}</p>
   <img id="preview" alt="the image sent">
 </label>
 <div id="results" data-state="idle" aria-live="polite"></div>
-<script>
+<script${attr}>
 "use strict";
 const drop = document.getElementById("drop");
 const input = document.getElementById("file");

@@ -40,9 +40,17 @@ export interface ResponseOutput {
   shape: number[];
   /** `FP32` or `BYTES`. */
   datatype: "FP32" | "BYTES";
-  /** Row-major flat contents. */
-  data: number[] | string[];
+  /** Row-major flat contents (absent when sent as binary data). */
+  data?: number[] | string[];
+  /** `binary_data_size` when the tensor follows the JSON as binary data. */
+  parameters?: { binary_data_size: number };
 }
+
+/** The largest finite float32 value; FP32 inputs beyond it are refused. */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+
+/** The header naming the JSON part's length in the binary tensor data extension. */
+export const INFERENCE_HEADER = "inference-header-content-length";
 
 /** `POST /v2/models/{name}/infer` response. */
 export interface InferenceResponse {
@@ -64,6 +72,8 @@ export interface ParsedInferenceRequest {
   input: ModelInput;
   /** Outputs to return, in request order (all when the request names none). */
   outputs: OutputName[];
+  /** The outputs to send as binary data (the binary tensor data extension). */
+  binaryOutputs: Set<OutputName>;
 }
 
 /** Model metadata in the Open Inference Protocol's shape. */
@@ -95,8 +105,11 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 /**
  * Validates an inference request body against the model: one input named
- * `image`, datatype `UINT8` (pixels 0..255) or `FP32` (already normalised),
- * shape `[N, H, W, C]` matching the model, `data` flat or nested to that shape.
+ * `image`, datatype `UINT8` (pixels 0..255) or `FP32` (already normalised,
+ * finite and within float32 range), shape `[N, H, W, C]` matching the model,
+ * `data` flat or nested to that shape, or, with the binary tensor data
+ * extension, `parameters.binary_data_size` bytes of `binary` (the bytes after
+ * the JSON: UINT8 one byte a value, FP32 four, little-endian).
  *
  * @throws {HttpError} 400 naming the field that is wrong, expected vs actual
  */
@@ -104,6 +117,7 @@ export function parseInferenceRequest(
   body: unknown,
   info: ModelInfo,
   maxImages: number,
+  binary?: Uint8Array,
 ): ParsedInferenceRequest {
   if (!isRecord(body)) {
     throw new HttpError(
@@ -178,22 +192,84 @@ export function parseInferenceRequest(
       } is not supported; expected "UINT8" (pixels) or "FP32" (normalised)`,
     );
   }
-  if (isRecord(tensor.parameters) && "binary_data_size" in tensor.parameters) {
-    throw new HttpError(
-      400,
-      `input '${INPUT_NAME}': the binary tensor data extension is not supported; send 'data' as JSON`,
-    );
-  }
   const size = count * height * width * channels;
   const values = datatype === "UINT8"
     ? new Uint8Array(size)
     : new Float32Array(size);
-  fillTensorData(tensor.data, shape as number[], datatype, values);
-  const outputs = parseRequestedOutputs(body.outputs);
+  const binarySize = isRecord(tensor.parameters)
+    ? tensor.parameters.binary_data_size
+    : undefined;
+  if (binarySize !== undefined) {
+    fillBinaryData(binarySize, tensor.data, binary, datatype, values);
+  } else {
+    if (binary && binary.length > 0) {
+      throw new HttpError(
+        400,
+        `${binary.length} bytes of binary data follow the JSON, but input '${INPUT_NAME}' has no 'parameters.binary_data_size'`,
+      );
+    }
+    fillTensorData(tensor.data, shape as number[], datatype, values);
+  }
+  const { names, binary: binaryOutputs } = parseRequestedOutputs(
+    body.outputs,
+    isRecord(body.parameters) && body.parameters.binary_data_output === true,
+  );
   const input: ModelInput = datatype === "UINT8"
     ? { dtype: "uint8", data: values as Uint8Array, count }
     : { dtype: "float32", data: values as Float32Array, count };
-  return { id, input, outputs };
+  return { id, input, outputs: names, binaryOutputs };
+}
+
+function fillBinaryData(
+  size: unknown,
+  data: unknown,
+  binary: Uint8Array | undefined,
+  datatype: "UINT8" | "FP32",
+  out: Uint8Array | Float32Array,
+): void {
+  const where = `input '${INPUT_NAME}'`;
+  const expected = out.length * (datatype === "UINT8" ? 1 : 4);
+  if (!binary) {
+    throw new HttpError(
+      400,
+      `${where}: 'parameters.binary_data_size' needs the binary tensor data extension: send the JSON length in the Inference-Header-Content-Length header and the data after the JSON`,
+    );
+  }
+  if (data !== undefined) {
+    throw new HttpError(
+      400,
+      `${where}: give either 'data' or 'parameters.binary_data_size', not both`,
+    );
+  }
+  if (size !== expected) {
+    throw new HttpError(
+      400,
+      `${where}: binary_data_size is ${
+        JSON.stringify(size)
+      }; ${out.length} ${datatype} values take ${expected} bytes`,
+    );
+  }
+  if (binary.length !== expected) {
+    throw new HttpError(
+      400,
+      `${where}: ${binary.length} bytes of binary data follow the JSON, binary_data_size says ${expected}`,
+    );
+  }
+  if (datatype === "UINT8") {
+    out.set(binary);
+    return;
+  }
+  const view = new DataView(binary.buffer, binary.byteOffset, binary.length);
+  for (let i = 0; i < out.length; i++) {
+    const value = view.getFloat32(i * 4, true);
+    if (!Number.isFinite(value)) {
+      throw new HttpError(
+        400,
+        `${where}: binary value ${i} is ${value}; expected a finite number`,
+      );
+    }
+    out[i] = value;
+  }
 }
 
 function fillTensorData(
@@ -217,6 +293,13 @@ function fillTensorData(
         `${where}: data${index} is ${
           JSON.stringify(value)
         }; expected a finite number`,
+      );
+    }
+    if (datatype === "FP32" && Math.abs(value) > FLOAT32_MAX) {
+      // Beyond float32 the model would see Infinity and answer nulls.
+      throw new HttpError(
+        400,
+        `${where}: data${index} is ${value}, outside the float32 range (|x| <= ${FLOAT32_MAX})`,
       );
     }
     if (
@@ -273,8 +356,15 @@ function fillTensorData(
   }
 }
 
-function parseRequestedOutputs(outputs: unknown): OutputName[] {
-  if (outputs === undefined) return [...OUTPUT_NAMES];
+function parseRequestedOutputs(
+  outputs: unknown,
+  allBinary: boolean,
+): { names: OutputName[]; binary: Set<OutputName> } {
+  const binary = new Set<OutputName>();
+  if (outputs === undefined) {
+    if (allBinary) OUTPUT_NAMES.forEach((n) => binary.add(n));
+    return { names: [...OUTPUT_NAMES], binary };
+  }
   if (!Array.isArray(outputs) || outputs.length === 0) {
     throw new HttpError(
       400,
@@ -295,6 +385,16 @@ function parseRequestedOutputs(outputs: unknown): OutputName[] {
       );
     }
     if (!names.includes(name as OutputName)) names.push(name as OutputName);
+    const wanted = isRecord(output) && isRecord(output.parameters)
+      ? output.parameters.binary_data
+      : undefined;
+    if (wanted !== undefined && typeof wanted !== "boolean") {
+      throw new HttpError(
+        400,
+        `outputs[${i}].parameters.binary_data must be true or false`,
+      );
+    }
+    if (wanted ?? allBinary) binary.add(name as OutputName);
   }
-  return names;
+  return { names, binary };
 }

@@ -181,3 +181,72 @@ export async function saveTinyStudent(
   }
   return dir;
 }
+
+const CRC_TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+})();
+
+function crc32(bytes: Uint8Array): number {
+  let c = 0xffffffff;
+  for (const b of bytes) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+function pngChunk(type: string, data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(12 + data.length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, data.length);
+  out.set(new TextEncoder().encode(type), 4);
+  out.set(data, 8);
+  view.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
+  return out;
+}
+
+/** Just a PNG signature and IHDR (8-bit grey) claiming `width` x `height`: a header to probe. */
+export function pngHeaderOnly(width: number, height: number): Uint8Array {
+  const ihdr = new Uint8Array(13);
+  const view = new DataView(ihdr.buffer);
+  view.setUint32(0, width);
+  view.setUint32(4, height);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 0; // grey
+  const signature = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+  return Uint8Array.from([...signature, ...pngChunk("IHDR", ihdr)]);
+}
+
+/**
+ * A valid 8-bit grey PNG of `width` x `height` pixels of value `value`,
+ * compressed natively (CompressionStream), so that tests can make the
+ * largest allowed image (16 MP) in a few hundred milliseconds.
+ */
+export async function bigGreyPng(
+  width: number,
+  height: number,
+  value = 0,
+): Promise<Uint8Array<ArrayBuffer>> {
+  const raw = new Uint8Array((width + 1) * height);
+  if (value !== 0) {
+    for (let y = 0; y < height; y++) {
+      raw.fill(value, y * (width + 1) + 1, (y + 1) * (width + 1));
+    }
+  }
+  const deflated = new Uint8Array(
+    await new Response(
+      new Blob([raw]).stream().pipeThrough(new CompressionStream("deflate")),
+    ).arrayBuffer(),
+  );
+  const head = pngHeaderOnly(width, height);
+  const idat = pngChunk("IDAT", deflated);
+  const iend = pngChunk("IEND", new Uint8Array());
+  const out = new Uint8Array(head.length + idat.length + iend.length);
+  out.set(head);
+  out.set(idat, head.length);
+  out.set(iend, head.length + idat.length);
+  return out;
+}

@@ -1,4 +1,9 @@
-import { describeBackend, initBackend } from "@vitkd/backend";
+import {
+  BACKEND_CHOICES,
+  type BackendChoice,
+  describeBackend,
+  initBackend,
+} from "@vitkd/backend";
 import { UsageError } from "./cli.ts";
 import {
   type Command,
@@ -88,6 +93,38 @@ export function configDifferences(
     );
 }
 
+/** The backend name (`wasm`, `cpu`, `webgpu`) a `describeBackend` line starts with. */
+function backendName(described: string): string {
+  return described.split(/[ ,(]/)[0];
+}
+
+/**
+ * The backend a continued run uses: the one it ran on, because another one
+ * computes other last bits and the resumed weights would differ from an
+ * uninterrupted run's. `--backend auto` or no flag means the run's own; a
+ * named other backend is refused, naming the run's.
+ *
+ * @throws {UsageError} when `--backend` names another backend than the run's
+ */
+export function resumeBackend(
+  state: Pick<RunState, "name" | "backend" | "config">,
+  parsed: ParsedCommandLine,
+): BackendChoice {
+  const recorded = state.backend ? backendName(state.backend) : undefined;
+  const ran = (BACKEND_CHOICES as readonly string[]).includes(recorded ?? "")
+    ? recorded as BackendChoice
+    : state.config.backend;
+  const asked = parsed.explicit.includes("backend")
+    ? parsed.config.backend
+    : "auto";
+  if (asked !== "auto" && ran !== "auto" && asked !== ran) {
+    throw new UsageError(
+      `run ${state.name} ran on the ${ran} backend; continuing it on ${asked} would end with other weights than an uninterrupted run. Drop --backend (the run's backend is used), or start a new run with --name`,
+    );
+  }
+  return asked === "auto" ? ran : asked;
+}
+
 /** Finds or creates the run folder this invocation works on. */
 async function openRun(
   parsed: ParsedCommandLine,
@@ -140,7 +177,7 @@ async function openRun(
       }\ndrop those flags, or use a new --name`,
     );
   }
-  state.config.backend = parsed.config.backend;
+  state.config.backend = resumeBackend(state, parsed);
   if (isStage) {
     const stage = options.command as StageName;
     const needed = PREREQUISITE[stage];

@@ -49,8 +49,20 @@ Deno.test("the accuracy table lists teachers, the student per head and averaged"
   );
   const text = formatTableText(table);
   const lines = text.split("\n");
-  assertEquals(new Set(lines.slice(0, 2).map((l) => l.length)).size <= 2, true);
-  assert(lines[1].startsWith("----"));
+  // The columns line up: every line has the separator's two-space gaps, and
+  // right-aligned cells end where their column's dashes end.
+  const separator = lines[1];
+  assert(/^-+( {2}-+)+$/.test(separator), separator);
+  const gaps = [...separator.matchAll(/ {2}/g)].map((m) => m.index);
+  assertEquals(gaps.length, table.header.length - 1);
+  for (const line of [lines[0], ...lines.slice(2)]) {
+    for (const gap of gaps) assertEquals(line.slice(gap, gap + 2), "  ", line);
+  }
+  const accuracyEnd = gaps[4]; // "test acc" is column 4, right-aligned
+  assertEquals(lines[2].slice(0, accuracyEnd).endsWith(" 91.00 %"), true);
+  assertEquals(lines[3].slice(0, accuracyEnd).endsWith(" 87.65 %"), true);
+  assertEquals(lines[3].endsWith(" 2m05s"), true);
+  assertEquals(lines.length, 2 + table.rows.length);
 });
 
 Deno.test("reports carry the stage times, in text and markdown", () => {

@@ -182,8 +182,11 @@ Deno.test("iterateBatches: batch k+1 is prepared while the caller awaits on batc
   });
   const first = await iterator.next();
   assertEquals(seen.length, 4);
-  // a training step that awaits (as GPU work does) lets the prefetch run
-  await new Promise((resolve) => setTimeout(resolve, 5));
+  // a training step that awaits (as GPU work does) lets the prefetch run;
+  // wait for it by turns of the event loop, not for a fixed time
+  for (let turn = 0; turn < 10_000 && seen.length < 8; turn++) {
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
   assertEquals(seen.length, 8, "batch 1 prepared before it was asked for");
   (first.value as Batch).dispose();
   const second = await iterator.next();

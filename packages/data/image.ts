@@ -211,6 +211,30 @@ function axisWeights(
 }
 
 /**
+ * Bytes of working memory {@linkcode resizeImage} allocates to resize a
+ * `inWidth` x `inHeight` image of `channels` channels to `outWidth` x
+ * `outHeight`: the two axes' filter tables and the intermediate float rows.
+ * A server checks it from the image header, before decoding, because a very
+ * long and thin image needs tables far larger than its pixels.
+ */
+export function resizeWorkBytes(
+  inWidth: number,
+  inHeight: number,
+  outWidth: number,
+  outHeight: number,
+  channels: number,
+): number {
+  if (inWidth === outWidth && inHeight === outHeight) return 0;
+  const table = (inSize: number, outSize: number) => {
+    const taps = Math.ceil(Math.max(inSize / outSize, 1)) * 2 + 1;
+    // first + count (Int32) and the weights (Float64)
+    return outSize * (8 + taps * 8);
+  };
+  return table(inWidth, outWidth) + table(inHeight, outHeight) +
+    inHeight * outWidth * channels * 8;
+}
+
+/**
  * Resizes with a bilinear (triangle) filter and half-pixel centres; when
  * shrinking, the filter widens to cover the source (antialiased, like PIL's
  * bilinear), so a large photo scaled to 32x32 does not alias.

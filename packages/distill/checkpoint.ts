@@ -5,6 +5,11 @@ export const CHECKPOINT_FORMAT = "vitkd-trainer-state";
 /** Version of the checkpoint format this package writes and reads. */
 export const CHECKPOINT_VERSION = 1;
 
+/** The checkpoint file: header and data in one file, replaced by one rename. */
+export const CHECKPOINT_FILE = "trainer_state.ckpt";
+const MAGIC = "VKDCKPT1";
+// The two files of version-1 checkpoints written by earlier builds: read
+// (when no CHECKPOINT_FILE is there), never written.
 const HEADER_FILE = "trainer_state.json";
 const DATA_FILE = "trainer_state.bin";
 
@@ -60,14 +65,26 @@ async function writeAtomic(path: string, data: Uint8Array): Promise<void> {
     file.close();
   }
   await Deno.rename(tmp, path);
+  // The rename itself must reach the disk before the old file is trusted gone.
+  try {
+    const dir = await Deno.open(path.slice(0, path.lastIndexOf("/")) || ".");
+    try {
+      await dir.sync();
+    } finally {
+      dir.close();
+    }
+  } catch {
+    // Directories cannot be opened for syncing on every platform.
+  }
 }
 
 /**
- * Writes `state` into `dir` (created if needed) as `trainer_state.json` +
- * `trainer_state.bin`, each written to a temporary file, synced and renamed,
- * the data first: a crash leaves the previous checkpoint or the new one. The
- * header records the data's size and hash, so a mixed pair is detected.
- * `extra` is any JSON the caller wants back on load (e.g. run config).
+ * Writes `state` into `dir` (created if needed) as one file,
+ * `trainer_state.ckpt`: a magic, the JSON header's length, the header (with
+ * the data's size and SHA-256) and the data. It is written to a temporary
+ * file, synced and renamed over the previous checkpoint, so a crash at any
+ * point (SIGKILL or power loss) leaves either the previous checkpoint or the
+ * new one, whole. `extra` is any JSON the caller wants back on load.
  */
 export async function saveCheckpoint(
   dir: string,
@@ -110,12 +127,18 @@ export async function saveCheckpoint(
     })),
     extra,
   };
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const file = new Uint8Array(12 + json.length + bytes.length);
+  file.set(new TextEncoder().encode(MAGIC));
+  new DataView(file.buffer).setUint32(8, json.length, true);
+  file.set(json, 12);
+  file.set(bytes, 12 + json.length);
   await Deno.mkdir(dir, { recursive: true });
-  await writeAtomic(`${dir}/${DATA_FILE}`, bytes);
-  await writeAtomic(
-    `${dir}/${HEADER_FILE}`,
-    new TextEncoder().encode(JSON.stringify(header, null, 1)),
-  );
+  await writeAtomic(`${dir}/${CHECKPOINT_FILE}`, file);
+  // A pair left by an earlier build would otherwise outlive this checkpoint.
+  for (const legacy of [HEADER_FILE, DATA_FILE]) {
+    await Deno.remove(`${dir}/${legacy}`).catch(() => {});
+  }
 }
 
 /** A checkpoint read back by {@linkcode loadCheckpoint}. */
@@ -126,14 +149,52 @@ export interface LoadedCheckpoint {
   extra?: unknown;
 }
 
-/** Whether `dir` holds a checkpoint header. */
-export async function hasCheckpoint(dir: string): Promise<boolean> {
+async function isFile(path: string): Promise<boolean> {
   try {
-    return (await Deno.stat(`${dir}/${HEADER_FILE}`)).isFile;
+    return (await Deno.stat(path)).isFile;
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return false;
     throw error;
   }
+}
+
+/** Whether `dir` holds a checkpoint (or the header of an earlier build's pair). */
+export async function hasCheckpoint(dir: string): Promise<boolean> {
+  return await isFile(`${dir}/${CHECKPOINT_FILE}`) ||
+    await isFile(`${dir}/${HEADER_FILE}`);
+}
+
+/** The header and data of the one-file checkpoint at `path`. */
+function splitCheckpointFile(
+  path: string,
+  file: Uint8Array,
+): { header: unknown; bytes: Uint8Array } {
+  const magic = new TextDecoder().decode(file.subarray(0, 8));
+  if (file.length < 12 || magic !== MAGIC) {
+    throw new Error(
+      `checkpoint ${path}: not a checkpoint file (no ${MAGIC} magic)`,
+    );
+  }
+  const length = new DataView(file.buffer, file.byteOffset, file.length)
+    .getUint32(8, true);
+  if (12 + length > file.length) {
+    throw new Error(
+      `checkpoint ${path}: truncated: the header needs ${length} bytes, ${
+        file.length - 12
+      } follow`,
+    );
+  }
+  let header: unknown;
+  try {
+    header = JSON.parse(
+      new TextDecoder().decode(file.subarray(12, 12 + length)),
+    );
+  } catch (error) {
+    throw new Error(
+      `checkpoint ${path}: unreadable header (${(error as Error).message})`,
+    );
+  }
+  return { header, bytes: file.slice(12 + length) };
 }
 
 /**
@@ -142,22 +203,40 @@ export async function hasCheckpoint(dir: string): Promise<boolean> {
  * or hash fails with an error naming the file and the problem.
  */
 export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
-  const headerPath = `${dir}/${HEADER_FILE}`;
-  const dataPath = `${dir}/${DATA_FILE}`;
+  const onePath = `${dir}/${CHECKPOINT_FILE}`;
+  let headerPath = onePath;
+  let dataPath = onePath;
   let header: CheckpointHeader;
-  try {
-    header = JSON.parse(await Deno.readTextFile(headerPath));
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new Error(`checkpoint ${headerPath}: not found`);
+  let bytes: Uint8Array;
+  if (await isFile(onePath)) {
+    const split = splitCheckpointFile(onePath, await Deno.readFile(onePath));
+    header = split.header as CheckpointHeader;
+    bytes = split.bytes;
+  } else {
+    headerPath = `${dir}/${HEADER_FILE}`;
+    dataPath = `${dir}/${DATA_FILE}`;
+    try {
+      header = JSON.parse(await Deno.readTextFile(headerPath));
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) {
+        throw new Error(`checkpoint ${onePath}: not found`);
+      }
+      throw new Error(
+        `checkpoint ${headerPath}: unreadable (${(error as Error).message})`,
+      );
     }
-    throw new Error(
-      `checkpoint ${headerPath}: unreadable (${(error as Error).message})`,
-    );
+    try {
+      bytes = await Deno.readFile(dataPath);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) {
+        throw new Error(`checkpoint ${dataPath}: not found`);
+      }
+      throw error;
+    }
   }
-  if (header.format !== CHECKPOINT_FORMAT) {
+  if (header?.format !== CHECKPOINT_FORMAT) {
     throw new Error(
-      `checkpoint ${headerPath}: format "${header.format}", expected "${CHECKPOINT_FORMAT}"`,
+      `checkpoint ${headerPath}: format "${header?.format}", expected "${CHECKPOINT_FORMAT}"`,
     );
   }
   if (header.version !== CHECKPOINT_VERSION) {
@@ -165,23 +244,14 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
       `checkpoint ${headerPath}: version ${header.version}, this build reads version ${CHECKPOINT_VERSION}`,
     );
   }
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(dataPath);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new Error(`checkpoint ${dataPath}: not found`);
-    }
-    throw error;
-  }
   if (bytes.length !== header.dataBytes) {
     throw new Error(
-      `checkpoint ${dataPath}: ${bytes.length} bytes, the header expects ${header.dataBytes}`,
+      `checkpoint ${dataPath}: ${bytes.length} bytes of data, the header expects ${header.dataBytes}`,
     );
   }
   if ((await sha256Hex(bytes)) !== header.dataHash) {
     throw new Error(
-      `checkpoint ${dataPath}: hash mismatch (the data file is corrupt or from another checkpoint)`,
+      `checkpoint ${dataPath}: hash mismatch (the data is corrupt or from another checkpoint)`,
     );
   }
   const data = new Float32Array(
@@ -192,7 +262,7 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   const slice = (e: ArrayEntry): Float32Array => {
     if (e.offset < 0 || e.offset + e.length > data.length) {
       throw new Error(
-        `checkpoint ${headerPath}: an array [${e.offset}, +${e.length}) lies outside the ${data.length} values of ${DATA_FILE}`,
+        `checkpoint ${headerPath}: an array [${e.offset}, +${e.length}) lies outside the ${data.length} values of its data`,
       );
     }
     return data.slice(e.offset, e.offset + e.length);

@@ -249,20 +249,9 @@ Deno.test("checkpoints: corrupt, missing, foreign or mismatched ones are refused
   try {
     await assertRejects(() => loadCheckpoint(dir), Error, "not found");
     await saveCheckpoint(dir, await trainer.getState());
-    const data = await Deno.readFile(`${dir}/trainer_state.bin`);
-    data[17] ^= 0xff;
-    await Deno.writeFile(`${dir}/trainer_state.bin`, data);
-    await assertRejects(() => loadCheckpoint(dir), Error, "hash mismatch");
-    await Deno.writeFile(`${dir}/trainer_state.bin`, data.subarray(0, 40));
-    await assertRejects(() => loadCheckpoint(dir), Error, "40 bytes");
-    const header = JSON.parse(
-      await Deno.readTextFile(`${dir}/trainer_state.json`),
-    );
-    await Deno.writeTextFile(
-      `${dir}/trainer_state.json`,
-      JSON.stringify({ ...header, version: 99 }),
-    );
-    await assertRejects(() => loadCheckpoint(dir), Error, "version 99");
+    // corrupt, cut and foreign checkpoint files: checkpoint_test.ts
+    const loaded = await loadCheckpoint(dir);
+    assertEquals(loaded.state.seed, SEED);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -64,6 +64,60 @@ Deno.test("a flipped data byte is named by chunk in verify and read", async () =
   assertStringIncludes((error as Error).message, "chunk 3 checksum mismatch");
 });
 
+Deno.test("the uncached read path (a store larger than the cache) checks every chunk too", async () => {
+  const bytes = goodBytes.slice();
+  bytes[layout.dataOffset + 3 * 8 * layout.imageBytes + 17] ^= 0x04; // chunk 3
+  const path = await variant("flipped-uncached", bytes);
+  // cacheBytes 0: rows are read by offset, as for a store over 256 MiB
+  await assertRejects(
+    () => openStore(path, { cacheBytes: 0 }),
+    LogitStoreError,
+    "chunk 3 (images 24..31",
+  );
+  using reader = await openStore(good, { cacheBytes: 0 });
+  using cached = await openStore(good);
+  assertEquals(
+    reader.readBatch([25, 3], [1, 0]),
+    cached.readBatch([25, 3], [1, 0]),
+  );
+});
+
+Deno.test("precompute does not count a damaged complete store as done", async () => {
+  const path = `${dir}/rerun.vkl`;
+  await precompute(
+    tinyOptions(path, dataset, teachers, {
+      encoding: { kind: "dense", dtype: "float16" },
+    }),
+  );
+  const again = await precompute(
+    tinyOptions(path, dataset, teachers, {
+      encoding: { kind: "dense", dtype: "float16" },
+    }),
+  );
+  assertEquals(again.alreadyComplete, true);
+  const bytes = await Deno.readFile(path);
+  bytes[layout.dataOffset + 8 * layout.imageBytes + 5] ^= 0x10; // chunk 1
+  await Deno.writeFile(path, bytes);
+  await assertRejects(
+    () =>
+      precompute(
+        tinyOptions(path, dataset, teachers, {
+          encoding: { kind: "dense", dtype: "float16" },
+        }),
+      ),
+    LogitStoreError,
+    "rerun.vkl is damaged",
+  );
+  // overwrite computes it again, byte-identical to the original
+  await precompute(
+    tinyOptions(path, dataset, teachers, {
+      encoding: { kind: "dense", dtype: "float16" },
+      overwrite: true,
+    }),
+  );
+  assertEquals(await Deno.readFile(path), goodBytes);
+});
+
 Deno.test("a flipped header byte is refused", async () => {
   const bytes = goodBytes.slice();
   bytes[40] ^= 0x01;

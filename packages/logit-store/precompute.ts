@@ -26,6 +26,7 @@ import {
   validateHeader,
 } from "./format.ts";
 import { Journal } from "./journal.ts";
+import { verifyStore } from "./verify.ts";
 import { syncDirectory } from "./fs_util.ts";
 
 /** The largest finite float16 value. */
@@ -295,6 +296,14 @@ export async function precompute(
         `${path} already holds a store made with other settings (${diff}); pass overwrite to replace it`,
       );
     }
+    // Complete means every chunk checks out, not just a readable header: a
+    // damaged store must not pass for done.
+    const report = await verifyStore(path);
+    if (!report.ok) {
+      throw new LogitStoreError(
+        `${path} is damaged (${report.problem}); pass overwrite to compute it again`,
+      );
+    }
     await Deno.remove(partialPath).catch(() => {});
     await Deno.remove(journalPath).catch(() => {});
     return result({ alreadyComplete: true });
@@ -319,11 +328,25 @@ export async function precompute(
     }
   }
 
-  const file = await Deno.open(partialPath, {
-    read: true,
-    write: true,
-    create: true,
-  });
+  if (!resuming) {
+    // The partial appears with its header block already in it (written
+    // beside it, synced, renamed), so a kill at any moment leaves either no
+    // partial or one that can be resumed.
+    const fresh = `${partialPath}.tmp-${Deno.pid}`;
+    const tmp = await Deno.open(fresh, {
+      write: true,
+      create: true,
+      truncate: true,
+    });
+    try {
+      await writeAt(tmp, 0, block);
+      await tmp.syncData();
+    } finally {
+      tmp.close();
+    }
+    await Deno.rename(fresh, partialPath);
+  }
+  const file = await Deno.open(partialPath, { read: true, write: true });
   const journal = Journal.open(journalPath, block, !resuming);
   let chunksWritten = 0;
   let chunksResumed = 0;
@@ -331,10 +354,6 @@ export async function precompute(
   let viewsComputed = 0;
   let teacherSeconds = 0;
   try {
-    if (!resuming) {
-      await writeAt(file, 0, block);
-      await file.syncData();
-    }
     const crcs = new Uint32Array(layout.chunkCount);
     const done = new Uint8Array(layout.chunkCount);
     for (const entry of journal.entries) {

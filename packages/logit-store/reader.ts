@@ -5,6 +5,7 @@ import { FLOAT16_TABLE } from "./float16.ts";
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 import { LogitStoreError } from "./errors.ts";
+import { verifyStore } from "./verify.ts";
 import {
   chunkByteRange,
   hex,
@@ -33,9 +34,15 @@ export interface OpenStoreOptions {
   /**
    * Memory for whole chunks kept in RAM (default 256 MiB). When the data
    * section fits, chunks are read once, checksummed and kept; otherwise rows
-   * are read by offset and nothing is cached.
+   * are read by offset and nothing is cached, so every chunk's checksum is
+   * checked once when the store is opened.
    */
   cacheBytes?: number;
+  /**
+   * The caller has just verified the whole store (`verifyStore`): skip the
+   * checksum pass an uncached open makes.
+   */
+  verified?: boolean;
 }
 
 /**
@@ -106,7 +113,9 @@ async function exists(path: string): Promise<boolean> {
 /**
  * Opens a complete store for random access. Checks the structure (magic,
  * version, header checksum, size, chunk table) and, with `expect`, that the
- * store belongs to the data and teachers in use.
+ * store belongs to the data and teachers in use. Every row read is
+ * checksummed: with its chunk when chunks are cached, else by a pass over
+ * every chunk here.
  *
  * ```ts ignore
  * import { openStore } from "@vitkd/logit-store";
@@ -132,6 +141,17 @@ export async function openStore(
   const file = await Deno.open(path, { read: true });
   try {
     const structure = readStructure(file, path);
+    const cacheBytes = options.cacheBytes ?? 256 * 1024 * 1024;
+    if (structure.layout.dataBytes > cacheBytes && !options.verified) {
+      // Rows will be read by offset, without their chunk: check every chunk
+      // now (streaming, one chunk of memory), so no read returns bad bytes.
+      const report = await verifyStore(path);
+      if (!report.ok) {
+        throw new LogitStoreError(
+          `${report.problem}: the store is corrupt; compute it again`,
+        );
+      }
+    }
     if (options.expect) {
       const problems = storeMismatches(structure.header, options.expect);
       if (problems.length > 0 && !options.allowMismatch) {
@@ -148,7 +168,7 @@ export async function openStore(
       structure.header,
       structure.layout,
       structure.chunkCrcs,
-      options.cacheBytes ?? 256 * 1024 * 1024,
+      cacheBytes,
     );
   } catch (err) {
     file.close();

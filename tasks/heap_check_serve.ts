@@ -1,0 +1,90 @@
+// Does the server keep memory per request? Runs the app in this process
+// (the quick-shaped untrained student on wasm, HTTP on loopback), sends
+// rounds of N requests at C clients and, after each round, forces a full
+// garbage collection and prints the V8 heap in use and the RSS:
+//   deno run -A --v8-flags=--expose-gc tasks/heap_check_serve.ts
+//     [--requests 5000] [--clients 128] [--rounds 6]
+// A flat heap after collection means no JavaScript object outlives its
+// request; RSS without a trend means nothing native does either.
+import { parseArgs } from "@std/cli/parse-args";
+import { initBackend } from "@vitkd/backend";
+import { buildModel, type ModelOptions, saveModel } from "@vitkd/models";
+import { createApp } from "../apps/serve/app.ts";
+import { loadRunner } from "../apps/serve/model.ts";
+import { startServer } from "../apps/serve/server.ts";
+import { encodePng } from "../apps/serve/testing.ts";
+
+const flags = parseArgs(Deno.args, {
+  string: ["requests", "clients", "rounds"],
+  default: { requests: "5000", clients: "128", rounds: "6" },
+});
+const gc = (globalThis as { gc?: () => void }).gc;
+if (!gc) {
+  console.error("heap_check_serve: run with --v8-flags=--expose-gc");
+  Deno.exit(2);
+}
+await initBackend({ backend: "wasm" });
+const dir = await Deno.makeTempDir({ prefix: "vitkd-heap-check-" });
+const options: ModelOptions = {
+  inputShape: [28, 28, 1],
+  numClasses: 10,
+  patchSize: 7,
+  numDistillationTokens: 2,
+  seed: 1,
+};
+const model = buildModel("vit-tiny", options);
+await saveModel(model, dir, {
+  architecture: { name: "vit-tiny", options },
+  classNames: Array.from({ length: 10 }, (_, i) => String(i)),
+  input: {
+    height: 28,
+    width: 28,
+    channels: 1,
+    normalization: { mean: [0.1307], std: [0.3081] },
+  },
+  dataFingerprint: "heap-check",
+  metrics: {},
+});
+model.dispose();
+const served = createApp({ runner: await loadRunner(dir) });
+const server = startServer(served, { port: 0 });
+const png = encodePng(28, 28, 1, (x, y) => (x * 7 + y * 11) % 256);
+const requests = Number(flags.requests);
+let errors = 0;
+async function round(): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Number(flags.clients) }, async () => {
+      while (next < requests) {
+        next++;
+        const res = await fetch(`${server.url}/v1/predict`, {
+          method: "POST",
+          body: png,
+          headers: { "content-type": "image/png" },
+        });
+        await res.arrayBuffer();
+        if (res.status !== 200) errors++;
+      }
+    }),
+  );
+}
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
+for (let r = 1; r <= Number(flags.rounds); r++) {
+  await round();
+  gc();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  gc();
+  const m = Deno.memoryUsage();
+  console.log(
+    `round ${r}: ${
+      r * requests
+    } requests, ${errors} errors; after GC: heap used ${
+      mib(m.heapUsed)
+    } MiB, heap total ${mib(m.heapTotal)} MiB, external ${
+      mib(m.external)
+    } MiB, RSS ${mib(m.rss)} MiB`,
+  );
+}
+await server.shutdown();
+served.runner.dispose();
+await Deno.remove(dir, { recursive: true });
