@@ -1,0 +1,238 @@
+/**
+ * Side-by-side CPU speed against PyTorch: runs `tasks/bench_models.ts` on
+ * wasm (our kernels, OpenBLAS, the helper thread) and
+ * `docs/measurements/torch_bench.py` (PyTorch, the same architectures)
+ * alternately, several rounds, and prints each model's train and inference
+ * ratios with the load average taken before each run. A figure taken with a
+ * load average of 0.5 or more is marked: load slows PyTorch's OpenMP threads
+ * more than ours, and such ratios have flattered us by up to 2x.
+ *
+ *   deno task bench:peer [--rounds 2] [--seconds 4] [--threads 2]
+ *     [--python /usr/bin/python3]
+ */
+import { parseArgs } from "@std/cli/parse-args";
+
+const HELP = `deno task bench:peer [options]
+
+vitkd (wasm) against PyTorch on this CPU, alternating, with the load average.
+
+  --rounds N      alternations of the two (default 2)
+  --seconds S     seconds per measurement (default 4)
+  --threads N     PyTorch threads (default 2, this machine's cores)
+  --python PATH   a python3 that imports torch (default: the first of
+                  /usr/bin/python3 and python3 that does;
+                  Debian: apt-get install python3-torch)
+  -h, --help      this text
+`;
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const MODELS = ["vit-small", "resnet8", "rednet8"];
+const QUIET_LOAD = 0.5;
+
+const args = parseArgs(Deno.args, {
+  string: ["rounds", "seconds", "threads", "python"],
+  boolean: ["help"],
+  alias: { h: "help" },
+  default: { rounds: "2", seconds: "4", threads: "2" },
+  unknown: (flag: string) => {
+    if (!flag.startsWith("-")) return true;
+    console.error(`bench:peer: unknown option ${flag}\n\n${HELP}`);
+    Deno.exit(2);
+  },
+});
+if (args.help) {
+  console.log(HELP);
+  Deno.exit(0);
+}
+const rounds = Number(args.rounds);
+const seconds = Number(args.seconds);
+const threads = Number(args.threads);
+if (
+  !Number.isInteger(rounds) || rounds < 1 || !(seconds > 0) ||
+  !Number.isInteger(threads) || threads < 1
+) {
+  console.error(
+    `bench:peer: --rounds and --threads must be whole numbers >= 1 and --seconds > 0, got ${args.rounds}, ${args.threads} and ${args.seconds}`,
+  );
+  Deno.exit(2);
+}
+
+async function run(cmd: string, cmdArgs: string[]) {
+  const out = await new Deno.Command(cmd, {
+    args: cmdArgs,
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return {
+    ok: out.success,
+    text: new TextDecoder().decode(out.stdout),
+    error: new TextDecoder().decode(out.stderr),
+  };
+}
+
+async function findPython(): Promise<string | undefined> {
+  const candidates = args.python
+    ? [args.python]
+    : ["/usr/bin/python3", "python3"];
+  for (const python of candidates) {
+    try {
+      if ((await run(python, ["-c", "import torch"])).ok) return python;
+    } catch { /* not installed */ }
+  }
+  return undefined;
+}
+
+const python = await findPython();
+if (!python) {
+  console.error(
+    "bench:peer: no python3 here imports torch; install PyTorch (Debian: apt-get install python3-torch) or pass --python",
+  );
+  Deno.exit(2);
+}
+
+interface Figures {
+  train: number;
+  infer: number;
+}
+
+/** `| model | wasm | params | MFLOPs | train | epoch min | infer | latency |` rows. */
+function parseOurs(text: string): Map<string, Figures> {
+  const figures = new Map<string, Figures>();
+  for (const line of text.split("\n")) {
+    const cells = line.split("|").map((c) => c.trim());
+    if (cells.length < 9 || !MODELS.includes(cells[1]) || cells[2] !== "wasm") {
+      continue;
+    }
+    const number = (s: string) => Number(s.replaceAll(",", ""));
+    figures.set(cells[1], { train: number(cells[5]), infer: number(cells[7]) });
+  }
+  return figures;
+}
+
+/** `name: train X img/s, infer Y img/s` lines. */
+function parseTorch(text: string): Map<string, Figures> {
+  const figures = new Map<string, Figures>();
+  for (
+    const m of text.matchAll(
+      /^(\S+): train ([\d.]+) img\/s, infer ([\d.]+) img\/s/gm,
+    )
+  ) {
+    figures.set(m[1], { train: Number(m[2]), infer: Number(m[3]) });
+  }
+  return figures;
+}
+
+const load = () => Deno.loadavg()[0];
+const cpu = (() => {
+  try {
+    return Deno.readTextFileSync("/proc/cpuinfo").split("\n")
+      .find((l) => l.startsWith("model name"))?.split(":")[1]?.trim() ?? "cpu";
+  } catch {
+    return "cpu";
+  }
+})();
+const torchVersion =
+  (await run(python, ["-c", "import torch; print(torch.__version__)"])).text
+    .trim();
+console.log(
+  `machine: ${cpu}, ${navigator.hardwareConcurrency} logical CPUs; deno ${Deno.version.deno}; PyTorch ${torchVersion} with ${threads} threads; ${
+    new Date().toISOString()
+  }`,
+);
+
+interface Sample {
+  round: number;
+  ours: Map<string, Figures>;
+  oursLoad: number;
+  theirs: Map<string, Figures>;
+  theirsLoad: number;
+}
+const samples: Sample[] = [];
+for (let round = 1; round <= rounds; round++) {
+  const oursLoad = load();
+  const ours = await run(Deno.execPath(), [
+    "run",
+    "-A",
+    "tasks/bench_models.ts",
+    "--backend",
+    "wasm",
+    "--models",
+    MODELS.join(","),
+    "--no-involution",
+    "--seconds",
+    String(seconds),
+  ]);
+  if (!ours.ok) {
+    console.error(`bench:peer: bench_models failed:\n${ours.error}`);
+    Deno.exit(1);
+  }
+  const theirsLoad = load();
+  const theirs = await run(python, [
+    "docs/measurements/torch_bench.py",
+    String(threads),
+    String(seconds),
+  ]);
+  if (!theirs.ok) {
+    console.error(`bench:peer: torch_bench.py failed:\n${theirs.error}`);
+    Deno.exit(1);
+  }
+  samples.push({
+    round,
+    ours: parseOurs(ours.text),
+    oursLoad,
+    theirs: parseTorch(theirs.text),
+    theirsLoad,
+  });
+  console.log(
+    `round ${round}: load ${oursLoad.toFixed(2)} before vitkd, ${
+      theirsLoad.toFixed(2)
+    } before PyTorch`,
+  );
+}
+
+const fmt = (n: number) =>
+  n.toLocaleString("en-US", { maximumFractionDigits: 0 });
+const range = (xs: number[], digits = 2) => {
+  const lo = Math.min(...xs), hi = Math.max(...xs);
+  return lo === hi
+    ? lo.toFixed(digits)
+    : `${lo.toFixed(digits)}-${hi.toFixed(digits)}`;
+};
+const loaded = samples.some((s) =>
+  s.oursLoad >= QUIET_LOAD || s.theirsLoad >= QUIET_LOAD
+);
+console.log(
+  "\n| model | vitkd train / infer img/s | PyTorch train / infer img/s | ratio train | ratio infer |",
+);
+console.log("|---|---|---|---|---|");
+for (const model of MODELS) {
+  const pairs = samples.map((s) => ({
+    ours: s.ours.get(model),
+    theirs: s.theirs.get(model),
+  }))
+    .filter((p) => p.ours && p.theirs) as { ours: Figures; theirs: Figures }[];
+  if (pairs.length === 0) {
+    console.log(`| ${model} | missing | missing | | |`);
+    continue;
+  }
+  console.log(
+    `| ${model} | ${
+      pairs.map((p) => `${fmt(p.ours.train)} / ${fmt(p.ours.infer)}`).join("; ")
+    } | ${
+      pairs.map((p) => `${fmt(p.theirs.train)} / ${fmt(p.theirs.infer)}`).join(
+        "; ",
+      )
+    } | ${range(pairs.map((p) => p.ours.train / p.theirs.train))} | ${
+      range(pairs.map((p) => p.ours.infer / p.theirs.infer))
+    } |`,
+  );
+}
+console.log(
+  loaded
+    ? `\nUNDER LOAD: a load average of ${QUIET_LOAD} or more was seen (${
+      samples.map((s) => `${s.oursLoad.toFixed(2)}/${s.theirsLoad.toFixed(2)}`)
+        .join(", ")
+    }); load slows PyTorch more than vitkd, so these ratios flatter vitkd. Measure again on a quiet machine.`
+    : `\nquiet: the load average stayed under ${QUIET_LOAD} before every run.`,
+);
