@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { fusedObjective, hasFusedObjective } from "@vitkd/backend";
 import type { AdamW } from "./adamw.ts";
 import { clipScale } from "./clip.ts";
 import { expectedHeads, type LossConfig, objective } from "./loss.ts";
@@ -102,6 +103,51 @@ export function countCorrect(
 }
 
 /**
+ * The objective and the rows whose prediction matched the label. Where the
+ * backend has the fused kernel (WebGPU) and the objective is `multi` or
+ * `none` with one head, both come from one kernel (2 dispatches, ~90
+ * composed); elsewhere from {@linkcode objective} and
+ * {@linkcode countCorrect}. The same values to float rounding.
+ *
+ * @param heads The model's heads, class head first.
+ * @param labels Integer labels.
+ * @param teacherLogits One `[B, C]` tensor per distillation head.
+ * @param loss The objective's configuration.
+ * @returns The loss and the count of correct rows, as scalars.
+ */
+export function lossAndCorrect(
+  heads: tf.Tensor2D[],
+  labels: tf.Tensor1D,
+  teacherLogits: tf.Tensor2D[],
+  loss: LossConfig,
+): { loss: tf.Scalar; correct: tf.Scalar } {
+  const kind = loss.kind ?? "multi";
+  const classes = heads[0].shape[1];
+  const fusedFits = (kind === "multi" &&
+    heads.length === teacherLogits.length + 1) ||
+    (kind === "none" && heads.length === 1);
+  const teachers = kind === "multi" ? teacherLogits : [];
+  const tau = loss.tau ?? 1;
+  const smoothing = loss.labelSmoothing ?? 0;
+  // out-of-range settings take the composed path, whose checks name them
+  const valid = tau > 0 && Number.isFinite(tau) && smoothing >= 0 &&
+    smoothing < 1;
+  if (valid && fusedFits && hasFusedObjective(teachers.length, classes)) {
+    return fusedObjective(heads, labels, teachers, {
+      classWeight: loss.classWeight ?? 1,
+      labelSmoothing: smoothing,
+      tau,
+      distillWeights: teachers.map((_, i) => loss.distillWeights?.[i] ?? 1),
+      reduction: loss.reduction ?? "batchmean",
+    });
+  }
+  return {
+    loss: objective(heads, labels, teacherLogits, loss),
+    correct: countCorrect(heads, labels),
+  };
+}
+
+/**
  * Checks, before any gradient is taken, that the model's heads and the
  * teacher logits fit the loss: tfjs leaks the gradient tape's tensors when
  * the function under `variableGrads` throws, so shape errors must surface
@@ -162,9 +208,9 @@ export function trainStep(
   const { value, grads } = tf.variableGrads(() => {
     const heads = headsOf(model.apply(x, { training: true }) as tf.Tensor);
     // the loss first: if it throws, nothing has been kept outside the scope
-    const value = objective(heads, labels, teacherLogits, loss);
-    correct = tf.keep(countCorrect(heads, labels));
-    return value;
+    const result = lossAndCorrect(heads, labels, teacherLogits, loss);
+    correct = tf.keep(result.correct);
+    return result.loss;
   }, [...optimizer.variables]);
   let gradientNorm: tf.Scalar | undefined;
   let scale: tf.Scalar | undefined;

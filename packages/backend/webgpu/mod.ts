@@ -10,3 +10,8 @@ export { onRawDispatch } from "./raw_dispatch.ts";
 export * from "./register.ts";
 export { registerWebGpuBackendWithWideBindings } from "./device.ts";
 export { movingAveragesInPlace } from "./moving_average.ts";
+export {
+  fusedObjective,
+  hasFusedObjective,
+  type ObjectiveAttrs,
+} from "./objective.ts";

@@ -8,6 +8,7 @@ import {
 } from "./batch_norm.ts";
 import { FUSED_GRADIENTS } from "../fused/ops.ts";
 import { VIT_KERNELS_WEBGPU } from "./vit_kernels.ts";
+import { OBJECTIVE_KERNELS_WEBGPU, objectiveGradient } from "./objective.ts";
 import { identityTransposeConfig, leadingSumConfig } from "./layout_kernels.ts";
 import { conv2dBackpropFilterConfig } from "./conv2d_backprop_filter.ts";
 
@@ -38,6 +39,7 @@ export function registerWebGpuKernels(): string[] {
     involutionWebGpu,
     involutionGradWebGpu,
     ...VIT_KERNELS_WEBGPU,
+    ...OBJECTIVE_KERNELS_WEBGPU,
   ];
   for (const config of configs) {
     if (!tf.getKernel(config.kernelName, "webgpu")) tf.registerKernel(config);
@@ -53,6 +55,7 @@ export function registerWebGpuKernels(): string[] {
     const gradient of [
       batchNormTrainGradient,
       involutionGradient,
+      objectiveGradient,
       ...FUSED_GRADIENTS,
     ]
   ) {
