@@ -3,7 +3,7 @@ import {
   BATCH_NORM_TRAIN,
   BATCH_NORM_TRAIN_GRAD,
 } from "../cnn_kernels/batch_norm.ts";
-import { type WebGpuBackendInternals } from "./_backend.ts";
+import type { WebGpuBackendInternals } from "./_backend.ts";
 import { encodeDispatch, pipelineFor, uniformBuffer } from "./raw_dispatch.ts";
 
 const WORKGROUP = 256;
