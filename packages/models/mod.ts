@@ -28,3 +28,4 @@ export * from "./stats.ts";
 export * from "./predict.ts";
 export * from "./persistence.ts";
 export { SeedStream } from "./seeds.ts";
+export * from "./tf_types.ts";
