@@ -17,3 +17,4 @@ export * from "./init.ts";
 export * from "./native/mod.ts";
 export * from "./wasm_kernels/mod.ts";
 export * from "./webgpu/mod.ts";
+export * from "./tf_types.ts";

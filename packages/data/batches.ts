@@ -4,6 +4,7 @@ import { DataError } from "./errors.ts";
 import { computeNormalization, normalizeToFloat32 } from "./normalize.ts";
 import { createRng, hashSeed, viewSeed } from "./rng.ts";
 import type { ImageDataset, Normalization } from "./types.ts";
+import type { Tensor1D, Tensor4D } from "./tf_types.ts";
 
 /** Options of `iterateBatches`. */
 export interface BatchOptions {
@@ -40,9 +41,9 @@ export interface HostBatch {
 /** One batch as tensors; the caller disposes it (`dispose()`). */
 export interface Batch {
   /** Normalised images, float32 `[size, h, w, c]`. */
-  x: tf.Tensor4D;
+  x: Tensor4D;
   /** Labels, int32 `[size]`. */
-  y: tf.Tensor1D;
+  y: Tensor1D;
   /** Dataset index of each row: where to look up stored logits. */
   indices: Int32Array;
   /** View seed of each row. */

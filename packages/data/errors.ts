@@ -8,6 +8,8 @@ export class DataError extends Error {
   readonly path?: string;
 
   /**
+   * Creates the error; the message starts with the path when there is one.
+   *
    * @param message what is wrong, naming the expected and the actual value
    * @param path the file or folder at fault; prefixed to the message
    * @param options the underlying cause, if any

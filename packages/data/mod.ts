@@ -45,3 +45,4 @@ export * from "./image_folder.ts";
 export * from "./subset.ts";
 export * from "./batches.ts";
 export * from "./load_dataset.ts";
+export * from "./tf_types.ts";

@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { DataError } from "./errors.ts";
 import type { ImageDataset, Normalization } from "./types.ts";
+import type { Tensor4D } from "./tf_types.ts";
 
 /** MNIST training-set statistics (the usual 0.1307 / 0.3081). */
 export const MNIST_NORMALIZATION: Normalization = Object.freeze({
@@ -124,7 +125,7 @@ export function normalizeImages(
   width: number,
   channels: number,
   norm: Normalization,
-): tf.Tensor4D {
+): Tensor4D {
   const expected = count * height * width * channels;
   if (u8.length !== expected) {
     throw new DataError(

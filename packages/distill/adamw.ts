@@ -4,6 +4,7 @@ import {
   adamwUpdateManyInPlace,
   canUpdateInPlace,
 } from "@vitkd/backend";
+import type { NamedTensorMap, Scalar, Tensor, Variable } from "./tf_types.ts";
 
 /** Hyper-parameters of {@linkcode AdamW}. */
 export interface AdamWConfig {
@@ -22,7 +23,7 @@ export interface AdamWConfig {
    * every variable of rank <= 1 and those named like biases, norms, position
    * embeddings or tokens.
    */
-  skipDecay?: (variable: tf.Variable) => boolean;
+  skipDecay?: (variable: Variable) => boolean;
 }
 
 /** The optimizer's saveable state: the step count and both moments per variable. */
@@ -45,7 +46,7 @@ const NO_DECAY_LEAF =
  * weight's own name (`.../bias`, `.../gamma`, `.../class_token`,
  * `.../position_embedding`, ...), never by its layer's name.
  */
-export function defaultSkipDecay(variable: tf.Variable): boolean {
+export function defaultSkipDecay(variable: Variable): boolean {
   const leaf = variable.name.split("/").pop() ?? variable.name;
   return variable.rank <= 1 || NO_DECAY_LEAF.test(leaf);
 }
@@ -58,7 +59,7 @@ export function defaultSkipDecay(variable: tf.Variable): boolean {
  */
 export class AdamW {
   /** The variables this optimizer updates, in state order. */
-  readonly variables: readonly tf.Variable[];
+  readonly variables: readonly Variable[];
   /** First-moment decay. */
   readonly beta1: number;
   /** Second-moment decay. */
@@ -124,9 +125,9 @@ export class AdamW {
    * from `clipScale`), inside the update on WebGPU.
    */
   step(
-    gradients: tf.NamedTensorMap | readonly tf.Tensor[],
+    gradients: NamedTensorMap | readonly Tensor[],
     learningRate: number = this.learningRate,
-    gradScale?: tf.Scalar,
+    gradScale?: Scalar,
   ): void {
     const list = Array.isArray(gradients)
       ? gradients as readonly tf.Tensor[]

@@ -5,10 +5,10 @@ import {
   type Normalization,
   viewSeed,
 } from "@vitkd/data";
-import type * as tf from "@tensorflow/tfjs";
 import { evaluateBatches, type EvaluationResult } from "./evaluate.ts";
 import type { TrainingBatch } from "./teacher_source.ts";
 import { chooseView } from "./views.ts";
+import type { LayersModel } from "./tf_types.ts";
 
 /** The stored views a run draws from: those a logit store was written with. */
 export interface ViewPlan {
@@ -89,7 +89,7 @@ export interface EvaluateOptions {
  * and of the averaged heads for a student, of the single head for a teacher.
  */
 export async function evaluate(
-  model: tf.LayersModel,
+  model: LayersModel,
   dataset: ImageDataset,
   normalization: Normalization,
   options: EvaluateOptions = {},

@@ -1,12 +1,13 @@
 import * as tf from "@tensorflow/tfjs";
 import { globalNormAndClipScale } from "@vitkd/backend";
+import type { NamedTensorMap, Scalar } from "./tf_types.ts";
 
 /** Gradients rescaled by {@linkcode clipByGlobalNorm}, with the norm before clipping. */
 export interface ClippedGradients {
   /** The (possibly rescaled) gradients, same keys as the input. */
-  gradients: tf.NamedTensorMap;
+  gradients: NamedTensorMap;
   /** The global L2 norm of the input gradients, left on the backend. */
-  globalNorm: tf.Scalar;
+  globalNorm: Scalar;
 }
 
 /**
@@ -21,7 +22,7 @@ export interface ClippedGradients {
  * @returns The rescaled gradients and the norm before rescaling.
  */
 export function clipByGlobalNorm(
-  gradients: tf.NamedTensorMap,
+  gradients: NamedTensorMap,
   maxNorm: number,
 ): ClippedGradients {
   if (!(maxNorm > 0)) {
@@ -47,9 +48,9 @@ export function clipByGlobalNorm(
 /** The global norm of some gradients and the factor that clips them. */
 export interface ClipScale {
   /** The global L2 norm of the gradients. */
-  globalNorm: tf.Scalar;
+  globalNorm: Scalar;
   /** `maxNorm / max(globalNorm, maxNorm)`: 1 below the limit. */
-  scale: tf.Scalar;
+  scale: Scalar;
 }
 
 /**
@@ -62,7 +63,7 @@ export interface ClipScale {
  * @returns The norm and the factor, left on the backend; the caller disposes them.
  */
 export function clipScale(
-  gradients: tf.NamedTensorMap,
+  gradients: NamedTensorMap,
   maxNorm: number,
 ): ClipScale {
   if (!(maxNorm > 0)) {

@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { headsOf } from "./step.ts";
+import type { LayersModel, Tensor1D, Tensor4D } from "./tf_types.ts";
 
 /** Accuracy of a model on labelled data. */
 export interface EvaluationResult {
@@ -14,9 +15,9 @@ export interface EvaluationResult {
 /** A batch to evaluate: normalised x and integer labels (not disposed here). */
 export interface EvaluationBatch {
   /** Normalised images [B, H, W, C]. */
-  x: tf.Tensor4D;
+  x: Tensor4D;
   /** Integer labels [B]. */
-  y: tf.Tensor1D;
+  y: Tensor1D;
 }
 
 /**
@@ -24,7 +25,7 @@ export interface EvaluationBatch {
  * inference mode. The caller keeps ownership of the batches' tensors.
  */
 export async function evaluateBatches(
-  model: tf.LayersModel,
+  model: LayersModel,
   batches: Iterable<EvaluationBatch> | AsyncIterable<EvaluationBatch>,
 ): Promise<EvaluationResult> {
   let count = 0;

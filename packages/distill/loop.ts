@@ -4,6 +4,7 @@ import { expectedHeads, type LossConfig } from "./loss.ts";
 import { constantSchedule, type LearningRateSchedule } from "./schedule.ts";
 import { readTrainSteps, trainStep, type TrainStepResult } from "./step.ts";
 import type { TeacherLogitSource, TrainingBatch } from "./teacher_source.ts";
+import type { LayersModel } from "./tf_types.ts";
 
 /**
  * Progress of one step, given to `onStep` right after the step is queued.
@@ -52,7 +53,7 @@ export interface EpochResult {
 /** Options of a {@linkcode Trainer}. */
 export interface TrainerOptions {
   /** The model to train; its trainable weights are the optimizer's variables. */
-  model: tf.LayersModel;
+  model: LayersModel;
   /** The objective (default: `none` without teachers, `multi` with). */
   loss?: LossConfig;
   /** AdamW hyper-parameters. */
@@ -138,7 +139,7 @@ function assertWholeNumber(name: string, value: number): void {
  */
 export class Trainer {
   /** The model being trained. */
-  readonly model: tf.LayersModel;
+  readonly model: LayersModel;
   /** The optimizer over the model's trainable weights. */
   readonly optimizer: AdamW;
   /** The objective. */

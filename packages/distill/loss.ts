@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import type { Scalar, Tensor1D, Tensor2D } from "./tf_types.ts";
 
 /** How a summed KL divergence is turned into the batch's loss. */
 export type KlReduction = "batchmean" | "deit";
@@ -48,10 +49,10 @@ function assertSameShape(
  * Computed from log-softmax, so it stays finite for logits of any magnitude.
  */
 export function crossEntropy(
-  logits: tf.Tensor2D,
-  labels: tf.Tensor1D,
+  logits: Tensor2D,
+  labels: Tensor1D,
   options: CrossEntropyOptions = {},
-): tf.Scalar {
+): Scalar {
   assertLogits("crossEntropy", logits);
   const smoothing = options.labelSmoothing ?? 0;
   if (!(smoothing >= 0 && smoothing < 1)) {
@@ -114,10 +115,10 @@ function checkTau(name: string, tau: number): void {
  * teacher logits.
  */
 export function softDistillation(
-  studentLogits: tf.Tensor2D,
-  teacherLogits: tf.Tensor2D,
+  studentLogits: Tensor2D,
+  teacherLogits: Tensor2D,
   options: SoftDistillationOptions = {},
-): tf.Scalar {
+): Scalar {
   assertSameShape("softDistillation", studentLogits, teacherLogits);
   const tau = options.tau ?? 1;
   checkTau("softDistillation", tau);
@@ -139,9 +140,9 @@ export function softDistillation(
 
 /** Hard distillation: cross-entropy of the student against the teacher's argmax. */
 export function hardDistillation(
-  studentLogits: tf.Tensor2D,
-  teacherLogits: tf.Tensor2D,
-): tf.Scalar {
+  studentLogits: Tensor2D,
+  teacherLogits: Tensor2D,
+): Scalar {
   assertSameShape("hardDistillation", studentLogits, teacherLogits);
   return tf.tidy(() =>
     crossEntropy(studentLogits, tf.argMax(teacherLogits, 1) as tf.Tensor1D)
@@ -154,10 +155,10 @@ export function hardDistillation(
  * no probability underflows to log(0).
  */
 export function ensembleDistillation(
-  studentLogits: tf.Tensor2D,
-  teacherLogits: tf.Tensor2D[],
+  studentLogits: Tensor2D,
+  teacherLogits: Tensor2D[],
   options: SoftDistillationOptions = {},
-): tf.Scalar {
+): Scalar {
   if (teacherLogits.length === 0) {
     throw new Error("ensembleDistillation: needs at least one teacher");
   }
@@ -242,11 +243,11 @@ export function expectedHeads(kind: LossKind, teacherCount: number): number {
  * and any extra heads.
  */
 export function objective(
-  outputs: tf.Tensor2D[],
-  labels: tf.Tensor1D,
-  teacherLogits: tf.Tensor2D[],
+  outputs: Tensor2D[],
+  labels: Tensor1D,
+  teacherLogits: Tensor2D[],
   config: LossConfig = {},
-): tf.Scalar {
+): Scalar {
   const kind = config.kind ?? "multi";
   if (!LOSS_KINDS.includes(kind)) {
     throw new Error(

@@ -3,6 +3,14 @@ import { fusedObjective, hasFusedObjective } from "@vitkd/backend";
 import type { AdamW } from "./adamw.ts";
 import { clipScale } from "./clip.ts";
 import { expectedHeads, type LossConfig, objective } from "./loss.ts";
+import type {
+  LayersModel,
+  Scalar,
+  Tensor,
+  Tensor1D,
+  Tensor2D,
+  Tensor4D,
+} from "./tf_types.ts";
 
 /** Options for {@linkcode trainStep}. */
 export interface TrainStepOptions {
@@ -21,11 +29,11 @@ export interface TrainStepOptions {
  */
 export interface TrainStepResult {
   /** The batch's loss before the update. */
-  loss: tf.Scalar;
+  loss: Scalar;
   /** Rows whose prediction (mean of the heads' softmax) matched the label. */
-  correct: tf.Scalar;
+  correct: Scalar;
   /** The gradients' global norm before clipping; absent when not clipping. */
-  gradientNorm?: tf.Scalar;
+  gradientNorm?: Scalar;
 }
 
 /** A {@linkcode TrainStepResult} read into numbers. */
@@ -83,15 +91,15 @@ export async function readTrainSteps(
 }
 
 /** The model's outputs as a list of `[B, C]` heads. */
-export function headsOf(output: tf.Tensor | tf.Tensor[]): tf.Tensor2D[] {
+export function headsOf(output: Tensor | Tensor[]): Tensor2D[] {
   return (Array.isArray(output) ? output : [output]) as tf.Tensor2D[];
 }
 
 /** Rows of `heads` whose mean softmax picks `labels`' class, as a scalar. */
 export function countCorrect(
-  heads: tf.Tensor2D[],
-  labels: tf.Tensor1D,
-): tf.Scalar {
+  heads: Tensor2D[],
+  labels: Tensor1D,
+): Scalar {
   return tf.tidy(() => {
     const probs = heads.length === 1
       ? heads[0]
@@ -116,11 +124,11 @@ export function countCorrect(
  * @returns The loss and the count of correct rows, as scalars.
  */
 export function lossAndCorrect(
-  heads: tf.Tensor2D[],
-  labels: tf.Tensor1D,
-  teacherLogits: tf.Tensor2D[],
+  heads: Tensor2D[],
+  labels: Tensor1D,
+  teacherLogits: Tensor2D[],
   loss: LossConfig,
-): { loss: tf.Scalar; correct: tf.Scalar } {
+): { loss: Scalar; correct: Scalar } {
   const kind = loss.kind ?? "multi";
   const classes = heads[0].shape[1];
   const fusedFits = (kind === "multi" &&
@@ -154,9 +162,9 @@ export function lossAndCorrect(
  * here.
  */
 export function checkObjectiveFits(
-  model: tf.LayersModel,
+  model: LayersModel,
   rows: number,
-  teacherLogits: tf.Tensor2D[],
+  teacherLogits: Tensor2D[],
   loss: LossConfig,
 ): void {
   const kind = loss.kind ?? "multi";
@@ -194,11 +202,11 @@ export function checkObjectiveFits(
  * found when they are read. `teacherLogits` are read, not disposed.
  */
 export function trainStep(
-  model: tf.LayersModel,
+  model: LayersModel,
   optimizer: AdamW,
-  x: tf.Tensor4D,
-  labels: tf.Tensor1D,
-  teacherLogits: tf.Tensor2D[],
+  x: Tensor4D,
+  labels: Tensor1D,
+  teacherLogits: Tensor2D[],
   options: TrainStepOptions,
 ): TrainStepResult {
   const loss: LossConfig = options.loss ??

@@ -1,11 +1,12 @@
 import * as tf from "@tensorflow/tfjs";
+import type { LayersModel, Tensor1D, Tensor2D, Tensor4D } from "./tf_types.ts";
 
 /** One training batch, as the loop consumes it. */
 export interface TrainingBatch {
   /** Normalised images [B, H, W, C]. */
-  x: tf.Tensor4D;
+  x: Tensor4D;
   /** Integer labels [B]. */
-  y: tf.Tensor1D;
+  y: Tensor1D;
   /** The data set index of each row. */
   indices: ArrayLike<number>;
   /** The stored view each row was augmented as, when views are in use. */
@@ -21,7 +22,7 @@ export interface TeacherLogitSource {
   /** Number of teachers T. */
   readonly teacherCount: number;
   /** The teachers' logits for the rows of `batch`. */
-  logitsFor(batch: TrainingBatch): tf.Tensor2D[] | Promise<tf.Tensor2D[]>;
+  logitsFor(batch: TrainingBatch): Tensor2D[] | Promise<Tensor2D[]>;
 }
 
 /**
@@ -70,7 +71,7 @@ export class StoreLogitSource implements TeacherLogitSource {
   }
 
   /** Reads the batch's rows and wraps them as `[B, C]` tensors. */
-  async logitsFor(batch: TrainingBatch): Promise<tf.Tensor2D[]> {
+  async logitsFor(batch: TrainingBatch): Promise<Tensor2D[]> {
     if (!batch.viewIndices) {
       throw new Error(
         "StoreLogitSource: the batch has no viewIndices; stored logits need the view each image was augmented as",
@@ -104,8 +105,8 @@ export class StoreLogitSource implements TeacherLogitSource {
 
 /** A teacher the live source can run: a model or a function of the batch's x. */
 export type LiveTeacher =
-  | tf.LayersModel
-  | ((x: tf.Tensor4D) => tf.Tensor2D);
+  | LayersModel
+  | ((x: Tensor4D) => Tensor2D);
 
 /**
  * Teacher logits computed on every batch by running the teachers (inference
@@ -127,7 +128,7 @@ export class LiveTeacherSource implements TeacherLogitSource {
   }
 
   /** Runs each teacher on `batch.x`. */
-  logitsFor(batch: TrainingBatch): tf.Tensor2D[] {
+  logitsFor(batch: TrainingBatch): Tensor2D[] {
     return this.#teachers.map((teacher, i) =>
       tf.tidy(() => {
         const out = typeof teacher === "function"

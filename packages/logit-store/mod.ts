@@ -34,3 +34,5 @@ export * from "./merge.ts";
 export * from "./precompute.ts";
 export * from "./reader.ts";
 export * from "./verify.ts";
+export * from "./tf_types.ts";
+export type { AugmentSpec, ImageDataset, Normalization } from "@vitkd/data";

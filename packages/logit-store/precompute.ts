@@ -28,6 +28,7 @@ import {
 import { Journal } from "./journal.ts";
 import { verifyStore } from "./verify.ts";
 import { syncDirectory } from "./fs_util.ts";
+import type { LayersModel, Tensor2D, Tensor4D } from "./tf_types.ts";
 
 /** The largest finite float16 value. */
 const FLOAT16_MAX = 65504;
@@ -45,7 +46,7 @@ export interface StoreTeacher {
   /** Fingerprint of the weights; a store is bound to it. */
   fingerprint: string;
   /** Logits for a batch of normalised images. */
-  predict(x: tf.Tensor4D): tf.Tensor2D;
+  predict(x: Tensor4D): Tensor2D;
 }
 
 /**
@@ -129,7 +130,7 @@ export interface PrecomputeResult {
  * Wraps a `tf.LayersModel` with one logits output as a {@linkcode StoreTeacher}.
  */
 export function storeTeacherFromModel(
-  model: tf.LayersModel,
+  model: LayersModel,
   info: { name: string; kind: string; fingerprint: string },
 ): StoreTeacher {
   return {

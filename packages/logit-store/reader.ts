@@ -2,6 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { crc32 } from "./crc32.ts";
 import { decodeRecord } from "./encoding.ts";
 import { FLOAT16_TABLE } from "./float16.ts";
+import type { Tensor2D } from "./tf_types.ts";
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 import { LogitStoreError } from "./errors.ts";
@@ -316,7 +317,7 @@ export class StoreReader {
   readBatchTensors(
     imageIndices: ArrayLike<number>,
     viewIndices: ArrayLike<number>,
-  ): tf.Tensor2D[] {
+  ): Tensor2D[] {
     const b = imageIndices.length;
     return this.readBatch(imageIndices, viewIndices).map((values) =>
       tf.tensor2d(values, [b, this.header.numClasses])

@@ -5,6 +5,13 @@ import {
   hasFusedBatchNorm,
   movingAveragesInPlace,
 } from "@vitkd/backend";
+import {
+  type ConfigDict,
+  Layer,
+  type LayerVariable,
+  type Shape,
+  type Tensor,
+} from "./tf_types.ts";
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
 
@@ -18,12 +25,12 @@ type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
  * `max(y, 0)`, fused into the same kernels where they exist.
  */
 export function batchNormTraining(
-  x: tf.Tensor,
-  gamma: tf.Tensor,
-  beta: tf.Tensor,
+  x: Tensor,
+  gamma: Tensor,
+  beta: Tensor,
   epsilon: number,
   relu = false,
-): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } {
+): { y: Tensor; mean: Tensor; variance: Tensor } {
   if (hasFusedBatchNorm()) {
     return fusedBatchNormTraining(x, gamma, beta, epsilon, relu);
   }
@@ -82,7 +89,7 @@ export interface BatchNormArgs {
  * (same weights, same Keras momentum convention), with a gradient that is
  * fast on wasm (see {@linkcode batchNormTraining}).
  */
-export class BatchNorm extends tf.layers.Layer {
+export class BatchNorm extends Layer {
   /** The name tfjs serialisation knows this class by. */
   static className = "VitkdBatchNorm";
   /** Momentum of the moving statistics. */
@@ -115,7 +122,7 @@ export class BatchNorm extends tf.layers.Layer {
   }
 
   /** Creates the weights for the given input shape. */
-  override build(inputShape: tf.Shape | tf.Shape[]): void {
+  override build(inputShape: Shape | Shape[]): void {
     const shape =
       (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
     const channels = shape[shape.length - 1];
@@ -154,7 +161,7 @@ export class BatchNorm extends tf.layers.Layer {
   }
 
   /** The output shape for an input shape. */
-  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+  override computeOutputShape(inputShape: Shape | Shape[]): Shape {
     return (Array.isArray(inputShape[0])
       ? inputShape[0]
       : inputShape) as tf.Shape;
@@ -162,9 +169,9 @@ export class BatchNorm extends tf.layers.Layer {
 
   /** Normalises with batch statistics in training (updating the moving ones), else with the moving ones. */
   override call(
-    inputs: tf.Tensor | tf.Tensor[],
+    inputs: Tensor | Tensor[],
     kwargs: Record<string, unknown>,
-  ): tf.Tensor {
+  ): Tensor {
     return tf.tidy(() => {
       const x = Array.isArray(inputs) ? inputs[0] : inputs;
       const relu = this.activation === "relu";
@@ -196,7 +203,7 @@ export class BatchNorm extends tf.layers.Layer {
   }
 
   /** The constructor arguments, for serialisation. */
-  override getConfig(): tf.serialization.ConfigDict {
+  override getConfig(): ConfigDict {
     return {
       ...super.getConfig(),
       momentum: this.momentum,
@@ -209,8 +216,8 @@ tf.serialization.registerClass(BatchNorm);
 
 /** `variable <- momentum * variable + (1 - momentum) * value`, outside any gradient. */
 export function updateMovingAverage(
-  variable: tf.LayerVariable,
-  value: tf.Tensor,
+  variable: LayerVariable,
+  value: Tensor,
   momentum: number,
 ): void {
   tf.tidy(() => {
@@ -229,8 +236,8 @@ export function updateMovingAverage(
  * @param momentum The weight of the old values.
  */
 export function updateMovingStatistics(
-  variables: readonly tf.LayerVariable[],
-  values: readonly tf.Tensor[],
+  variables: readonly LayerVariable[],
+  values: readonly Tensor[],
   momentum: number,
 ): void {
   const targets = variables.map((v) => v.read());

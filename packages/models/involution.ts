@@ -1,6 +1,13 @@
 import * as tf from "@tensorflow/tfjs";
 import { fusedInvolution, hasFusedInvolution } from "@vitkd/backend";
 import { batchNormTraining, updateMovingStatistics } from "./batch_norm.ts";
+import {
+  type ConfigDict,
+  Layer,
+  type Shape,
+  type Tensor,
+  type Tensor4D,
+} from "./tf_types.ts";
 
 /**
  * How the involution aggregates the K·K neighbourhood: `fused` is one
@@ -53,7 +60,7 @@ type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
  * s·j+v-p, c]` with zero padding `p = (K-1)/2`. Generated channel `(u·K+v)·G
  * + g` holds the kernel of offset (u,v) for group g.
  */
-export class Involution extends tf.layers.Layer {
+export class Involution extends Layer {
   /** The name tfjs serialisation knows this class by. */
   static className = "Involution";
 
@@ -132,7 +139,7 @@ export class Involution extends tf.layers.Layer {
   }
 
   /** Creates the weights for the given input shape. */
-  override build(inputShape: tf.Shape | tf.Shape[]): void {
+  override build(inputShape: Shape | Shape[]): void {
     const shape =
       (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
     if (shape.length !== 4) {
@@ -220,7 +227,7 @@ export class Involution extends tf.layers.Layer {
   }
 
   /** The output shape for an input shape. */
-  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+  override computeOutputShape(inputShape: Shape | Shape[]): Shape {
     const shape =
       (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
     const out = (n: number | null) =>
@@ -229,7 +236,7 @@ export class Involution extends tf.layers.Layer {
   }
 
   /** Generated kernels `[N, Ho, Wo, K·K·G]` for input `x`. */
-  generateKernels(x: tf.Tensor4D, training: boolean): tf.Tensor4D {
+  generateKernels(x: Tensor4D, training: boolean): Tensor4D {
     return tf.tidy(() => {
       const pooled = this.strides > 1 ? this.#pool(x) : x;
       const [n, h, w, c] = pooled.shape;
@@ -313,9 +320,9 @@ export class Involution extends tf.layers.Layer {
 
   /** Applies the layer; `kwargs.training` selects training behaviour. */
   override call(
-    inputs: tf.Tensor | tf.Tensor[],
+    inputs: Tensor | Tensor[],
     kwargs: Record<string, unknown>,
-  ): tf.Tensor {
+  ): Tensor {
     return tf.tidy(() => {
       const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
       const training = kwargs["training"] === true;
@@ -427,7 +434,7 @@ export class Involution extends tf.layers.Layer {
   }
 
   /** The constructor arguments, for serialisation. */
-  override getConfig(): tf.serialization.ConfigDict {
+  override getConfig(): ConfigDict {
     const config: tf.serialization.ConfigDict = {
       kernelSize: this.kernelSize,
       strides: this.strides,

@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { fusedKernelsActive, fusedLayerNorm } from "@vitkd/backend";
+import { type ConfigDict, Layer, type Shape, type Tensor } from "./tf_types.ts";
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
 
@@ -12,11 +13,11 @@ type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
  * (`fusedLayerNorm` of `@vitkd/backend`).
  */
 export function layerNorm(
-  x: tf.Tensor,
-  gamma: tf.Tensor,
-  beta: tf.Tensor,
+  x: Tensor,
+  gamma: Tensor,
+  beta: Tensor,
   epsilon: number,
-): tf.Tensor {
+): Tensor {
   const last = x.rank - 1;
   const width = x.shape[last];
   const leading = x.shape.slice(0, -1).map((_, i) => i);
@@ -67,7 +68,7 @@ export interface LayerNormArgs {
 }
 
 /** Layer normalisation over the last axis with learned gamma and beta (see {@linkcode layerNorm}). */
-export class LayerNorm extends tf.layers.Layer {
+export class LayerNorm extends Layer {
   /** The name tfjs serialisation knows this class by. */
   static className = "VitkdLayerNorm";
   /** Added to the variance. */
@@ -85,7 +86,7 @@ export class LayerNorm extends tf.layers.Layer {
   }
 
   /** Creates the weights for the given input shape. */
-  override build(inputShape: tf.Shape | tf.Shape[]): void {
+  override build(inputShape: Shape | Shape[]): void {
     const shape =
       (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
     const width = shape[shape.length - 1];
@@ -108,14 +109,14 @@ export class LayerNorm extends tf.layers.Layer {
   }
 
   /** The output shape for an input shape. */
-  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+  override computeOutputShape(inputShape: Shape | Shape[]): Shape {
     return (Array.isArray(inputShape[0])
       ? inputShape[0]
       : inputShape) as tf.Shape;
   }
 
   /** Normalises each position over the last axis. */
-  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+  override call(inputs: Tensor | Tensor[]): Tensor {
     return tf.tidy(() =>
       layerNorm(
         Array.isArray(inputs) ? inputs[0] : inputs,
@@ -127,7 +128,7 @@ export class LayerNorm extends tf.layers.Layer {
   }
 
   /** The constructor arguments, for serialisation. */
-  override getConfig(): tf.serialization.ConfigDict {
+  override getConfig(): ConfigDict {
     return { ...super.getConfig(), epsilon: this.epsilon };
   }
 }

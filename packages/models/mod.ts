@@ -6,8 +6,10 @@
  *
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
+ * import { initBackend } from "@vitkd/backend";
  * import { buildModel, modelStats, predictProbabilities } from "@vitkd/models";
  *
+ * await initBackend({ backend: "auto" });
  * const student = buildModel("vit-small", { numDistillationTokens: 2, seed: 1 });
  * console.log(modelStats(student)); // { parameters: 814238, ... }
  * const x = tf.zeros([1, 32, 32, 3]) as tf.Tensor4D; // normalised input
@@ -28,3 +30,4 @@ export * from "./stats.ts";
 export * from "./predict.ts";
 export * from "./persistence.ts";
 export { SeedStream } from "./seeds.ts";
+export * from "./tf_types.ts";

@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { ModelOptions } from "./options.ts";
 import { hasModel } from "./registry.ts";
+import type { IOHandler, LayersModel } from "./tf_types.ts";
 
 /** Format id written in every `meta.json`. */
 export const MODEL_FORMAT = "vitkd-model";
@@ -93,7 +94,7 @@ async function exists(path: string): Promise<boolean> {
  * A tfjs IO handler over a Deno folder: `save` writes `model.json` and
  * `weights.bin` atomically, `load` reads them back.
  */
-export function denoFolderHandler(dir: string): tf.io.IOHandler {
+export function denoFolderHandler(dir: string): IOHandler {
   return {
     async save(artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
       if (artifacts.modelTopology instanceof ArrayBuffer) {
@@ -187,7 +188,7 @@ export function denoFolderHandler(dir: string): tf.io.IOHandler {
  * weights give equal fingerprints. 16 hex digits, prefixed `w1-`.
  */
 export async function weightFingerprint(
-  model: tf.LayersModel,
+  model: LayersModel,
 ): Promise<string> {
   // Two independent 32-bit multiply-xor hashes give 64 bits, synchronously.
   let h1 = 0x811c9dc5 | 0;
@@ -275,7 +276,7 @@ function checkMeta(meta: ModelMetaInput, where: string): void {
  * meta.json is complete). Returns the meta written.
  */
 export async function saveModel(
-  model: tf.LayersModel,
+  model: LayersModel,
   dir: string,
   meta: ModelMetaInput,
 ): Promise<ModelMeta> {
@@ -347,7 +348,7 @@ export async function readModelMeta(dir: string): Promise<ModelMeta> {
 /** Loads a folder written by {@linkcode saveModel}. */
 export async function loadModel(
   dir: string,
-): Promise<{ model: tf.LayersModel; meta: ModelMeta }> {
+): Promise<{ model: LayersModel; meta: ModelMeta }> {
   const meta = await readModelMeta(dir);
   const model = await tf.loadLayersModel(denoFolderHandler(dir));
   const shape = model.inputs[0].shape;

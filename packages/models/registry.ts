@@ -1,7 +1,7 @@
-import type * as tf from "@tensorflow/tfjs";
 import type { ModelOptions } from "./options.ts";
 import { buildResNet } from "./resnet.ts";
 import { buildVit } from "./vit.ts";
+import type { LayersModel } from "./tf_types.ts";
 
 /** Whether a model is a teacher (one logits output) or the student (1 + T outputs). */
 export type ModelRole = "teacher" | "student";
@@ -15,7 +15,7 @@ export interface ModelBuilder {
   /** Options used where the caller gives none. */
   defaults: ModelOptions;
   /** Builds the model from complete options (defaults already merged). */
-  build(name: string, options: ModelOptions): tf.LayersModel;
+  build(name: string, options: ModelOptions): LayersModel;
 }
 
 /** One entry of {@linkcode listModels}. */
@@ -86,7 +86,7 @@ export function resolveOptions(
 export function buildModel(
   name: string,
   options: ModelOptions = {},
-): tf.LayersModel {
+): LayersModel {
   const merged = resolveOptions(name, options);
   return builders.get(name)!.build(name, merged);
 }

@@ -7,6 +7,7 @@ import {
   type ResNetOptions,
 } from "./options.ts";
 import { SeedStream } from "./seeds.ts";
+import type { LayersModel } from "./tf_types.ts";
 
 /** Which spatial operator the residual blocks use. */
 export type SpatialOperator = "convolution" | "involution";
@@ -28,7 +29,7 @@ export function buildResNet(
   name: string,
   operator: SpatialOperator,
   options: ResNetOptions,
-): tf.LayersModel {
+): LayersModel {
   checkCommonOptions(name, options);
   const widths = options.widths ?? [16, 32, 64];
   if (!Array.isArray(widths) || widths.length < 1) {

@@ -1,4 +1,5 @@
 import type * as tf from "@tensorflow/tfjs";
+import type { Layer, LayersModel } from "./tf_types.ts";
 
 /** Size and cost of a model. */
 export interface ModelStats {
@@ -29,7 +30,7 @@ function inputShapeOf(layer: tf.layers.Layer): tf.Shape | tf.Shape[] {
 }
 
 /** FLOPs per image of one layer (0 for layers without multiply-adds worth counting). */
-export function layerFlops(layer: tf.layers.Layer): number {
+export function layerFlops(layer: Layer): number {
   const aware = layer as unknown as Partial<FlopsAware>;
   if (typeof aware.flopsPerImage === "function") {
     return aware.flopsPerImage(perImage(inputShapeOf(layer)));
@@ -51,7 +52,7 @@ export function layerFlops(layer: tf.layers.Layer): number {
 }
 
 /** Parameters and forward FLOPs per image of a built model. */
-export function modelStats(model: tf.LayersModel): ModelStats {
+export function modelStats(model: LayersModel): ModelStats {
   let flops = 0;
   for (const layer of model.layers) flops += layerFlops(layer);
   const trainable = model.trainableWeights.reduce(

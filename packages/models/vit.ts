@@ -15,6 +15,7 @@ import {
   SelectToken,
   TokenEmbedding,
 } from "./vit_layers.ts";
+import type { LayersModel } from "./tf_types.ts";
 
 /**
  * Builds the ViT student: patch embedding (a stride-P convolution, run as a
@@ -24,7 +25,7 @@ import {
  * LayerNorm and a linear head on the class token and on each distillation
  * token. Outputs: the class head first, then one per distillation token.
  */
-export function buildVit(name: string, options: VitOptions): tf.LayersModel {
+export function buildVit(name: string, options: VitOptions): LayersModel {
   checkCommonOptions(name, options);
   const [height, width, channels] = options.inputShape!;
   const patch = checkInteger(name, "patchSize", options.patchSize, 1);

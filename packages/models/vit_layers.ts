@@ -7,8 +7,15 @@ import {
   sliceTokens,
   tokensToHeads,
 } from "@vitkd/backend";
+import { type ConfigDict, Layer, type Shape, type Tensor } from "./tf_types.ts";
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
+/**
+ * A tfjs weight initializer, as the `tf.initializers.*` functions return
+ * them (tfjs does not export the class's type).
+ *
+ * @internal
+ */
 type Initializer = ReturnType<typeof tf.initializers.zeros>;
 
 function shapeOf(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
@@ -36,7 +43,7 @@ export interface TokenEmbeddingArgs {
  * patch tokens `[N, L, D]` and adds learned position embeddings:
  * output `[N, 1 + T + L, D]`.
  */
-export class TokenEmbedding extends tf.layers.Layer {
+export class TokenEmbedding extends Layer {
   /** The name tfjs serialisation knows this class by. */
   static className = "TokenEmbedding";
   /** Number of distillation tokens. */
@@ -61,7 +68,7 @@ export class TokenEmbedding extends tf.layers.Layer {
   }
 
   /** Creates the weights for the given input shape. */
-  override build(inputShape: tf.Shape | tf.Shape[]): void {
+  override build(inputShape: Shape | Shape[]): void {
     const [, length, dim] = shapeOf(inputShape);
     if (length == null || dim == null) {
       throw new Error("TokenEmbedding needs known token count and width");
@@ -96,7 +103,7 @@ export class TokenEmbedding extends tf.layers.Layer {
   }
 
   /** The output shape for an input shape. */
-  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+  override computeOutputShape(inputShape: Shape | Shape[]): Shape {
     const [n, length, dim] = shapeOf(inputShape);
     return [
       n,
@@ -106,7 +113,7 @@ export class TokenEmbedding extends tf.layers.Layer {
   }
 
   /** Applies the layer; `kwargs.training` selects training behaviour. */
-  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+  override call(inputs: Tensor | Tensor[]): Tensor {
     return tf.tidy(() => {
       const x = single(inputs) as tf.Tensor3D;
       const n = x.shape[0];
@@ -127,7 +134,7 @@ export class TokenEmbedding extends tf.layers.Layer {
   }
 
   /** The constructor arguments, for serialisation. */
-  override getConfig(): tf.serialization.ConfigDict {
+  override getConfig(): ConfigDict {
     const config: tf.serialization.ConfigDict = {
       numDistillationTokens: this.numDistillationTokens,
     };
@@ -172,7 +179,7 @@ export interface MultiHeadSelfAttentionArgs {
  * Multi-head self-attention over tokens `[N, L, D]`: a fused QKV projection,
  * scaled dot-product attention per head and an output projection.
  */
-export class MultiHeadSelfAttention extends tf.layers.Layer {
+export class MultiHeadSelfAttention extends Layer {
   /** The name tfjs serialisation knows this class by. */
   static className = "MultiHeadSelfAttention";
   /** Number of heads. */
@@ -195,7 +202,7 @@ export class MultiHeadSelfAttention extends tf.layers.Layer {
   }
 
   /** Creates the weights for the given input shape. */
-  override build(inputShape: tf.Shape | tf.Shape[]): void {
+  override build(inputShape: Shape | Shape[]): void {
     const dim = shapeOf(inputShape)[2];
     if (dim == null || dim % this.numHeads !== 0) {
       throw new Error(
@@ -236,12 +243,12 @@ export class MultiHeadSelfAttention extends tf.layers.Layer {
   }
 
   /** The output shape for an input shape. */
-  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+  override computeOutputShape(inputShape: Shape | Shape[]): Shape {
     return shapeOf(inputShape);
   }
 
   /** Applies the layer; `kwargs.training` selects training behaviour. */
-  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+  override call(inputs: Tensor | Tensor[]): Tensor {
     return tf.tidy(() => {
       const x = single(inputs) as tf.Tensor3D;
       const [n, length, dim] = x.shape;
@@ -315,7 +322,7 @@ export class MultiHeadSelfAttention extends tf.layers.Layer {
   }
 
   /** The constructor arguments, for serialisation. */
-  override getConfig(): tf.serialization.ConfigDict {
+  override getConfig(): ConfigDict {
     const config: tf.serialization.ConfigDict = { numHeads: this.numHeads };
     if (this.seed !== undefined) config.seed = this.seed;
     return { ...super.getConfig(), ...config };
@@ -336,7 +343,7 @@ export interface DropPathArgs {
  * probability `rate` and scales the kept ones by `1 / (1 - rate)`; identity at
  * inference.
  */
-export class DropPath extends tf.layers.Layer {
+export class DropPath extends Layer {
   /** The name tfjs serialisation knows this class by. */
   static className = "DropPath";
   /** Drop probability. */
@@ -352,15 +359,15 @@ export class DropPath extends tf.layers.Layer {
   }
 
   /** The output shape for an input shape. */
-  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+  override computeOutputShape(inputShape: Shape | Shape[]): Shape {
     return shapeOf(inputShape);
   }
 
   /** Applies the layer; `kwargs.training` selects training behaviour. */
   override call(
-    inputs: tf.Tensor | tf.Tensor[],
+    inputs: Tensor | Tensor[],
     kwargs: Record<string, unknown>,
-  ): tf.Tensor {
+  ): Tensor {
     return tf.tidy(() => {
       const x = single(inputs);
       if (kwargs["training"] !== true || this.rate === 0) return tf.clone(x);
@@ -372,7 +379,7 @@ export class DropPath extends tf.layers.Layer {
   }
 
   /** The constructor arguments, for serialisation. */
-  override getConfig(): tf.serialization.ConfigDict {
+  override getConfig(): ConfigDict {
     return { ...super.getConfig(), rate: this.rate };
   }
 }
@@ -387,7 +394,7 @@ export interface SelectTokenArgs {
 }
 
 /** Picks one token: `[N, L, D]` -> `[N, D]`. */
-export class SelectToken extends tf.layers.Layer {
+export class SelectToken extends Layer {
   /** The name tfjs serialisation knows this class by. */
   static className = "SelectToken";
   /** Index of the token kept. */
@@ -405,13 +412,13 @@ export class SelectToken extends tf.layers.Layer {
   }
 
   /** The output shape for an input shape. */
-  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+  override computeOutputShape(inputShape: Shape | Shape[]): Shape {
     const [n, , dim] = shapeOf(inputShape);
     return [n, dim];
   }
 
   /** Applies the layer; `kwargs.training` selects training behaviour. */
-  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+  override call(inputs: Tensor | Tensor[]): Tensor {
     return tf.tidy(() => {
       const x = single(inputs) as tf.Tensor3D;
       const [n, length, dim] = x.shape;
@@ -428,7 +435,7 @@ export class SelectToken extends tf.layers.Layer {
   }
 
   /** The constructor arguments, for serialisation. */
-  override getConfig(): tf.serialization.ConfigDict {
+  override getConfig(): ConfigDict {
     return { ...super.getConfig(), index: this.index };
   }
 }
@@ -445,7 +452,7 @@ export interface GeluArgs {
  * activation "gelu"; on wasm one fused kernel each way instead of the erf
  * chain and its composed gradient.
  */
-export class Gelu extends tf.layers.Layer {
+export class Gelu extends Layer {
   /** The name tfjs serialisation knows this class by. */
   static className = "VitkdGelu";
 
@@ -455,15 +462,15 @@ export class Gelu extends tf.layers.Layer {
   }
 
   /** The output shape for an input shape. */
-  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+  override computeOutputShape(inputShape: Shape | Shape[]): Shape {
     return shapeOf(inputShape);
   }
 
   /** Applies GELU elementwise; `kwargs.training` keeps the slope for the gradient. */
   override call(
-    inputs: tf.Tensor | tf.Tensor[],
+    inputs: Tensor | Tensor[],
     kwargs: Record<string, unknown> = {},
-  ): tf.Tensor {
+  ): Tensor {
     return tf.tidy(() => {
       const x = single(inputs);
       if (fusedKernelsActive() && x.dtype === "float32") {
@@ -495,7 +502,7 @@ export interface PatchEmbeddingArgs {
  * runs no gradient for the image.
  * Output `[N, H/P, W/P, D]`.
  */
-export class PatchEmbedding extends tf.layers.Layer {
+export class PatchEmbedding extends Layer {
   /** The name tfjs serialisation knows this class by. */
   static className = "VitkdPatchEmbedding";
   /** Output width D. */
@@ -523,7 +530,7 @@ export class PatchEmbedding extends tf.layers.Layer {
   }
 
   /** Creates the weights for the given input shape. */
-  override build(inputShape: tf.Shape | tf.Shape[]): void {
+  override build(inputShape: Shape | Shape[]): void {
     const [, height, width, channels] = shapeOf(inputShape);
     const p = this.patchSize;
     if (
@@ -552,7 +559,7 @@ export class PatchEmbedding extends tf.layers.Layer {
   }
 
   /** The output shape for an input shape. */
-  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+  override computeOutputShape(inputShape: Shape | Shape[]): Shape {
     const [n, height, width] = shapeOf(inputShape);
     const p = this.patchSize;
     return [
@@ -564,7 +571,7 @@ export class PatchEmbedding extends tf.layers.Layer {
   }
 
   /** Applies the layer. */
-  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+  override call(inputs: Tensor | Tensor[]): Tensor {
     return tf.tidy(() => {
       const x = single(inputs) as tf.Tensor4D;
       const [n, height, width, channels] = x.shape;
@@ -598,7 +605,7 @@ export class PatchEmbedding extends tf.layers.Layer {
   }
 
   /** The constructor arguments, for serialisation. */
-  override getConfig(): tf.serialization.ConfigDict {
+  override getConfig(): ConfigDict {
     return {
       ...super.getConfig(),
       filters: this.filters,

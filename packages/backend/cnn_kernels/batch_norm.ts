@@ -3,6 +3,7 @@ import { release } from "../native/heap.ts";
 import { LoopId } from "../native/loops.ts";
 import { runHeapLoop } from "../fused/parallel_loops.ts";
 import { asWasm, locate, requireFloat, sizeOf, WASM } from "./heap_view.ts";
+import type { GradConfig, KernelConfig } from "../tf_types.ts";
 
 // Floats per block of rows (two inputs of a block: 16 KiB of L1).
 const BLOCK_FLOATS = 2048;
@@ -43,7 +44,7 @@ function checkChannels(
  * `tf.moments`; y is `(x - mean)·a + beta` with `a = gamma·invStd`, then
  * `max(y, 0)` with the attribute `relu` (a BN + ReLU pair in one pass).
  */
-export const batchNormTrainConfig: tf.KernelConfig = {
+export const batchNormTrainConfig: KernelConfig = {
   kernelName: BATCH_NORM_TRAIN,
   backendName: WASM,
   kernelFunc: ({ inputs, attrs, backend: b }) => {
@@ -89,7 +90,7 @@ export const batchNormTrainConfig: tf.KernelConfig = {
  * Backward: from dy, x, mean, invStd and gamma makes dx, dGamma and dBeta
  * (mean and variance are functions of x; dx accounts for that).
  */
-export const batchNormTrainGradConfig: tf.KernelConfig = {
+export const batchNormTrainGradConfig: KernelConfig = {
   kernelName: BATCH_NORM_TRAIN_GRAD,
   backendName: WASM,
   kernelFunc: ({ inputs, attrs, backend: b }) => {
@@ -304,7 +305,7 @@ function backwardLoops(
 }
 
 /** The gradient of {@linkcode BATCH_NORM_TRAIN}: one backward kernel call. */
-export const batchNormTrainGradient: tf.GradConfig = {
+export const batchNormTrainGradient: GradConfig = {
   kernelName: BATCH_NORM_TRAIN,
   inputsToSave: ["x", "gamma"],
   // Saving is a shared reference on wasm (see shared_copies.ts), so y is
@@ -330,8 +331,8 @@ export const batchNormTrainGradient: tf.GradConfig = {
  * `stock`. The stock kernel was ~17% of a ResNet-8 inference.
  */
 export function batchNormInferenceConfig(
-  stock: tf.KernelConfig,
-): tf.KernelConfig {
+  stock: KernelConfig,
+): KernelConfig {
   return {
     kernelName: "FusedBatchNorm",
     backendName: WASM,

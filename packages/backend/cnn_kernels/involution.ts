@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { asWasm, locate, requireFloat, WASM } from "./heap_view.ts";
+import type { GradConfig, KernelConfig } from "../tf_types.ts";
 
 /** Kernel: involution aggregation (the K·K weighted neighbourhood sum). */
 export const INVOLUTION = "VitkdInvolution";
@@ -89,7 +90,7 @@ function attrsOf(attrs: unknown): InvolutionAttrs {
  * x[n, s·i+u-p, s·j+v-p, c]`, zero outside x, p = (K-1)/2; the offsets are
  * summed in the order u, v as the slice formulation does.
  */
-export const involutionConfig: tf.KernelConfig = {
+export const involutionConfig: KernelConfig = {
   kernelName: INVOLUTION,
   backendName: WASM,
   kernelFunc: ({ inputs, attrs, backend: b }) => {
@@ -215,7 +216,7 @@ function forwardNineTaps(
 }
 
 /** Backward: from dy, x and kernels makes dx and dKernels. */
-export const involutionGradConfig: tf.KernelConfig = {
+export const involutionGradConfig: KernelConfig = {
   kernelName: INVOLUTION_GRAD,
   backendName: WASM,
   kernelFunc: ({ inputs, attrs, backend: b }) => {
@@ -448,7 +449,7 @@ function inputGradScatter(
 }
 
 /** The gradient of {@linkcode INVOLUTION}: one backward kernel call. */
-export const involutionGradient: tf.GradConfig = {
+export const involutionGradient: GradConfig = {
   kernelName: INVOLUTION,
   inputsToSave: ["x", "kernels"],
   gradFunc: (dy, saved, attrs) => {

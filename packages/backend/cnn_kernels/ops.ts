@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { BATCH_NORM_TRAIN } from "./batch_norm.ts";
 import { INVOLUTION, type InvolutionAttrs } from "./involution.ts";
+import type { Tensor, Tensor4D } from "../tf_types.ts";
 
 /** Whether the active backend has the kernel `name` (e.g. a CNN kernel). */
 export function backendHasKernel(name: string): boolean {
@@ -26,12 +27,12 @@ export function hasFusedInvolution(): boolean {
  * lacks the kernel; check {@linkcode hasFusedBatchNorm}.
  */
 export function fusedBatchNormTraining(
-  x: tf.Tensor,
-  gamma: tf.Tensor,
-  beta: tf.Tensor,
+  x: Tensor,
+  gamma: Tensor,
+  beta: Tensor,
   epsilon: number,
   relu = false,
-): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } {
+): { y: Tensor; mean: Tensor; variance: Tensor } {
   const [y, mean, variance, invStd] = tf.engine().runKernel(
     BATCH_NORM_TRAIN,
     { x, gamma, beta },
@@ -49,10 +50,10 @@ export function fusedBatchNormTraining(
  * ceil(W/s), K·K·G]`.
  */
 export function fusedInvolution(
-  x: tf.Tensor4D,
-  kernels: tf.Tensor4D,
+  x: Tensor4D,
+  kernels: Tensor4D,
   attrs: InvolutionAttrs,
-): tf.Tensor4D {
+): Tensor4D {
   return tf.engine().runKernel(
     INVOLUTION,
     { x, kernels },

@@ -6,6 +6,7 @@ import {
   type WasmBackendLike,
 } from "../native/heap.ts";
 import { sizeOf, WASM } from "./heap_view.ts";
+import type { KernelConfig } from "../tf_types.ts";
 
 interface RefCounting {
   incRef(dataId: tf.DataId): void;
@@ -17,7 +18,7 @@ interface RefCounting {
  * for a gradient through Identity, and tensors are immutable, so the copy
  * bought nothing: on a ResNet-8 step it was 5-7% of kernel time.
  */
-export function sharedIdentityConfig(): tf.KernelConfig {
+export function sharedIdentityConfig(): KernelConfig {
   return {
     kernelName: "Identity",
     backendName: WASM,
@@ -33,7 +34,7 @@ export function sharedIdentityConfig(): tf.KernelConfig {
  * `Cast` that shares the buffer when the dtype does not change (the gradient
  * of every saved-tensor clone is such a cast) and runs `stock` otherwise.
  */
-export function sharedCastConfig(stock: tf.KernelConfig): tf.KernelConfig {
+export function sharedCastConfig(stock: KernelConfig): KernelConfig {
   return {
     kernelName: "Cast",
     backendName: WASM,

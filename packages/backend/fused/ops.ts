@@ -12,6 +12,7 @@ import {
   SLICE_TOKENS,
   TOKENS_TO_HEADS,
 } from "./token_kernels.ts";
+import type { GradConfig, Tensor, Tensor3D } from "../tf_types.ts";
 
 function run(
   kernel: string,
@@ -46,17 +47,17 @@ function requireActive(op: string): void {
 
 /** Layer norm over the last axis (`(x - mean) / sqrt(var + epsilon) * gamma + beta`), one kernel each way. */
 export function fusedLayerNorm(
-  x: tf.Tensor,
-  gamma: tf.Tensor,
-  beta: tf.Tensor,
+  x: Tensor,
+  gamma: Tensor,
+  beta: Tensor,
   epsilon: number,
-): tf.Tensor {
+): Tensor {
   requireActive("fusedLayerNorm");
   return many(run(LAYER_NORM, { x, gamma, beta }, { epsilon }))[0];
 }
 
 /** Softmax over the last axis, one kernel each way. */
-export function fusedSoftmax<T extends tf.Tensor>(x: T): T {
+export function fusedSoftmax<T extends Tensor>(x: T): T {
   requireActive("fusedSoftmax");
   return one(run(SOFTMAX, { x })) as T;
 }
@@ -66,7 +67,7 @@ export function fusedSoftmax<T extends tf.Tensor>(x: T): T {
  * way. The forward kernel keeps the slope for the gradient; pass
  * `training: false` to skip that (a gradient then recomputes it).
  */
-export function fusedGelu<T extends tf.Tensor>(
+export function fusedGelu<T extends Tensor>(
   x: T,
   options: { training?: boolean } = {},
 ): T {
@@ -81,11 +82,11 @@ export function fusedGelu<T extends tf.Tensor>(
  * part 0 is multiplied by `scale` (the attention's 1/sqrt(d) on q).
  */
 export function tokensToHeads(
-  x: tf.Tensor3D,
+  x: Tensor3D,
   heads: number,
   parts: number,
   scale = 1,
-): tf.Tensor3D[] {
+): Tensor3D[] {
   requireActive("tokensToHeads");
   return many(
     run(TOKENS_TO_HEADS, { x }, { heads, parts, scale }),
@@ -94,10 +95,10 @@ export function tokensToHeads(
 
 /** Joins head-major tensors `[N*heads, L, D/heads]` into `[N, L, parts*D]`; part 0 times `scale`. */
 export function headsToTokens(
-  parts: tf.Tensor3D[],
+  parts: Tensor3D[],
   heads: number,
   scale = 1,
-): tf.Tensor3D {
+): Tensor3D {
   requireActive("headsToTokens");
   const inputs: tf.NamedTensorMap = {};
   parts.forEach((p, i) => inputs[`part${i}`] = p);
@@ -108,26 +109,26 @@ export function headsToTokens(
 
 /** Tokens `[begin, begin + size)` of `x [N, L, D]`. */
 export function sliceTokens(
-  x: tf.Tensor3D,
+  x: Tensor3D,
   begin: number,
   size: number,
-): tf.Tensor3D {
+): Tensor3D {
   requireActive("sliceTokens");
   return one(run(SLICE_TOKENS, { x }, { begin, size })) as tf.Tensor3D;
 }
 
 /** `x [N, size, D]` placed at token `begin` of zeros `[N, length, D]`. */
 export function padTokens(
-  x: tf.Tensor3D,
+  x: Tensor3D,
   begin: number,
   length: number,
-): tf.Tensor3D {
+): Tensor3D {
   requireActive("padTokens");
   return one(run(PAD_TOKENS, { x }, { begin, length })) as tf.Tensor3D;
 }
 
 /** The gradients of the fused kernels, registered once with tfjs. */
-export const FUSED_GRADIENTS: readonly tf.GradConfig[] = [
+export const FUSED_GRADIENTS: readonly GradConfig[] = [
   {
     kernelName: LAYER_NORM,
     inputsToSave: ["x", "gamma"],

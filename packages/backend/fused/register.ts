@@ -14,9 +14,10 @@ import {
   sliceTokensConfig,
   tokensToHeadsConfig,
 } from "./token_kernels.ts";
+import type { KernelConfig } from "../tf_types.ts";
 
 /** The fused ViT kernels, all for the wasm backend. */
-export const FUSED_KERNEL_CONFIGS: readonly tf.KernelConfig[] = [
+export const FUSED_KERNEL_CONFIGS: readonly KernelConfig[] = [
   layerNormConfig,
   layerNormGradConfig,
   softmaxConfig,

@@ -3,6 +3,7 @@ import { activeWebGpu, type WebGpuBackendInternals } from "./_backend.ts";
 import { storageBuffersPerStage } from "./device.ts";
 import { encodeDispatch, pipelineFor, uniformBuffer } from "./raw_dispatch.ts";
 import { isConstantBuffer } from "./uploads.ts";
+import type { TensorInfo } from "../tf_types.ts";
 
 /** The constants of one AdamW update, the same for every variable of a step. */
 export interface AdamWUpdateConstants {
@@ -25,13 +26,13 @@ export interface AdamWUpdateConstants {
 /** One variable of {@linkcode adamwUpdateManyInPlace}. */
 export interface AdamWItem {
   /** The variable (updated). */
-  param: tf.TensorInfo;
+  param: TensorInfo;
   /** Its first moment (updated). */
-  m: tf.TensorInfo;
+  m: TensorInfo;
   /** Its second moment (updated). */
-  v: tf.TensorInfo;
+  v: TensorInfo;
   /** Its gradient (read). */
-  grad: tf.TensorInfo;
+  grad: TensorInfo;
   /** Its decoupled weight decay (0 for none). */
   weightDecay: number;
 }
@@ -114,7 +115,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>,
  * @param tensors The parameter and its moments.
  * @returns True when an in-place update is safe.
  */
-export function canUpdateInPlace(tensors: tf.TensorInfo[]): boolean {
+export function canUpdateInPlace(tensors: TensorInfo[]): boolean {
   if (tf.getBackend() !== "webgpu") return false;
   const backend = tf.backend() as unknown as WebGpuBackendInternals & {
     refCount(dataId: object): number;
@@ -162,7 +163,7 @@ function checkItem(item: AdamWItem): number {
 export function adamwUpdateManyInPlace(
   items: readonly AdamWItem[],
   constants: AdamWUpdateConstants,
-  gradScale?: tf.TensorInfo,
+  gradScale?: TensorInfo,
 ): void {
   const backend = activeWebGpu("adamwUpdateInPlace");
   const counts = items.map(checkItem);
@@ -230,12 +231,12 @@ export function adamwUpdateManyInPlace(
  * @param gradScale A one-value tensor the gradient is multiplied by first.
  */
 export function adamwUpdateInPlace(
-  param: tf.TensorInfo,
-  m: tf.TensorInfo,
-  v: tf.TensorInfo,
-  grad: tf.TensorInfo,
+  param: TensorInfo,
+  m: TensorInfo,
+  v: TensorInfo,
+  grad: TensorInfo,
   constants: AdamWUpdateConstants,
-  gradScale?: tf.TensorInfo,
+  gradScale?: TensorInfo,
 ): void {
   adamwUpdateManyInPlace(
     [{ param, m, v, grad, weightDecay: constants.weightDecay }],

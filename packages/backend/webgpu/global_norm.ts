@@ -2,6 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { activeWebGpu } from "./_backend.ts";
 import { storageBuffersPerStage } from "./device.ts";
 import { encodeDispatch, pipelineFor, uniformBuffer } from "./raw_dispatch.ts";
+import type { Scalar, Tensor } from "../tf_types.ts";
 
 const WORKGROUP = 256;
 
@@ -73,9 +74,9 @@ fn main() {
  * @returns The norm and the factor, as scalars the caller disposes.
  */
 export function globalNormAndClipScale(
-  tensors: readonly tf.Tensor[],
+  tensors: readonly Tensor[],
   maxNorm: number,
-): { norm: tf.Scalar; scale: tf.Scalar } {
+): { norm: Scalar; scale: Scalar } {
   const backend = activeWebGpu("globalNormAndClipScale");
   if (!(maxNorm > 0)) {
     throw new Error(

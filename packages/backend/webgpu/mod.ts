@@ -6,7 +6,7 @@
 export * from "./adamw_update.ts";
 export * from "./global_norm.ts";
 export * from "./work_counter.ts";
-export { onRawDispatch } from "./raw_dispatch.ts";
+export { type DispatchListener, onRawDispatch } from "./raw_dispatch.ts";
 export * from "./register.ts";
 export { registerWebGpuBackendWithWideBindings } from "./device.ts";
 export { movingAveragesInPlace } from "./moving_average.ts";

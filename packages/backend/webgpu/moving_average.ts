@@ -1,7 +1,7 @@
-import type * as tf from "@tensorflow/tfjs";
 import { activeWebGpu } from "./_backend.ts";
 import { storageBuffersPerStage } from "./device.ts";
 import { encodeDispatch, pipelineFor, uniformBuffer } from "./raw_dispatch.ts";
+import type { TensorInfo } from "../tf_types.ts";
 
 const WORKGROUP = 64;
 
@@ -52,8 +52,8 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>,
  * @param factor The weight of the new values.
  */
 export function movingAveragesInPlace(
-  targets: readonly tf.TensorInfo[],
-  values: readonly tf.TensorInfo[],
+  targets: readonly TensorInfo[],
+  values: readonly TensorInfo[],
   factor: number,
 ): void {
   const backend = activeWebGpu("movingAveragesInPlace");

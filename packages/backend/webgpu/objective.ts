@@ -7,6 +7,7 @@
 // the incoming gradient.
 import * as tf from "@tensorflow/tfjs";
 import type { WebGpuBackendInternals } from "./_backend.ts";
+import type { Scalar, Tensor1D, Tensor2D } from "../tf_types.ts";
 import { encodeDispatch, pipelineFor, uniformBuffer } from "./raw_dispatch.ts";
 
 /** Kernel: the fused objective; outputs loss, correct rows, saved gradients. */
@@ -359,11 +360,11 @@ export const OBJECTIVE_KERNELS_WEBGPU: readonly tf.KernelConfig[] = [
  * @returns The loss and the number of correct rows, as float32 scalars.
  */
 export function fusedObjective(
-  heads: tf.Tensor2D[],
-  labels: tf.Tensor1D,
-  teachers: tf.Tensor2D[],
+  heads: Tensor2D[],
+  labels: Tensor1D,
+  teachers: Tensor2D[],
   attrs: ObjectiveAttrs,
-): { loss: tf.Scalar; correct: tf.Scalar } {
+): { loss: Scalar; correct: Scalar } {
   const inputs: tf.NamedTensorMap = { labels: tf.cast(labels, "int32") };
   heads.forEach((h, i) => inputs[`head${i}`] = h);
   teachers.forEach((t, i) => inputs[`teacher${i}`] = t);

@@ -8,7 +8,7 @@ import { gpuBufferOf, type WebGpuBackendInternals } from "./_backend.ts";
 const DISPATCHES_PER_SUBMIT = 15;
 
 /** Called for every raw dispatch; the work counter listens here. */
-type DispatchListener = (kernel: string) => void;
+export type DispatchListener = (kernel: string) => void;
 const listeners = new Set<DispatchListener>();
 
 /** Adds a listener of raw dispatches; returns its remover. */
