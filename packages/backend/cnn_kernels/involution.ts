@@ -76,7 +76,8 @@ export function involutionGeometry(
   return { ...attrs, n, h, w, c, outH, outW, groups };
 }
 
-function attrsOf(attrs: unknown): InvolutionAttrs {
+/** The involution attributes of a kernel call's attribute map. */
+export function involutionAttrsOf(attrs: unknown): InvolutionAttrs {
   const a = attrs as InvolutionAttrs;
   return {
     kernelSize: a.kernelSize,
@@ -101,7 +102,7 @@ export const involutionConfig: KernelConfig = {
       INVOLUTION,
       x.shape,
       kernels.shape,
-      attrsOf(attrs),
+      involutionAttrsOf(attrs),
     );
     const backend = asWasm(b);
     const y = backend.makeOutput([geo.n, geo.outH, geo.outW, geo.c], "float32");
@@ -228,7 +229,7 @@ export const involutionGradConfig: KernelConfig = {
       INVOLUTION_GRAD,
       x.shape,
       kernels.shape,
-      attrsOf(attrs),
+      involutionAttrsOf(attrs),
     );
     const yShape = [geo.n, geo.outH, geo.outW, geo.c];
     if (dy.shape.join(",") !== yShape.join(",")) {

@@ -18,7 +18,12 @@ export const SLICE_TOKENS = "VitkdSliceTokens";
 /** Kernel name: `[N, size, D]` placed at `begin` in zeros `[N, length, D]`. */
 export const PAD_TOKENS = "VitkdPadTokens";
 
-function positiveInteger(kernel: string, name: string, value: unknown): number {
+/** `value` as a whole number >= 1, or an error naming the kernel and attribute. */
+export function positiveInteger(
+  kernel: string,
+  name: string,
+  value: unknown,
+): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
     throw new Error(
       `${kernel}: attribute ${name} must be an integer >= 1, got ${value}`,
@@ -160,7 +165,8 @@ export const headsToTokensConfig: tf.KernelConfig = wasmConfig(
   },
 );
 
-function tokenRange(
+/** Checks that tokens `[begin, begin + size)` lie in `0..length`; returns them. */
+export function tokenRange(
   kernel: string,
   begin: unknown,
   size: unknown,

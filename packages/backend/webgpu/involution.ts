@@ -2,7 +2,7 @@ import type * as tf from "@tensorflow/tfjs";
 import {
   INVOLUTION,
   INVOLUTION_GRAD,
-  type InvolutionAttrs,
+  involutionAttrsOf,
   type InvolutionGeometry,
   involutionGeometry,
 } from "../cnn_kernels/involution.ts";
@@ -139,15 +139,6 @@ function info(geo: InvolutionGeometry, total: number): ArrayBuffer {
   ]).buffer;
 }
 
-function attrsOf(attrs: unknown): InvolutionAttrs {
-  const a = attrs as InvolutionAttrs;
-  return {
-    kernelSize: a.kernelSize,
-    strides: a.strides,
-    groupChannels: a.groupChannels,
-  };
-}
-
 function requireFloat(kernel: string, named: Record<string, tf.TensorInfo>) {
   for (const [name, t] of Object.entries(named)) {
     if (t?.dtype !== "float32") {
@@ -188,7 +179,7 @@ export const involutionWebGpu: tf.KernelConfig = {
       INVOLUTION,
       x.shape,
       kernels.shape,
-      attrsOf(attrs),
+      involutionAttrsOf(attrs),
     );
     const shape = [geo.n, geo.outH, geo.outW, geo.c];
     const y = backend.makeTensorInfo(shape, "float32");
@@ -218,7 +209,7 @@ export const involutionGradWebGpu: tf.KernelConfig = {
       INVOLUTION_GRAD,
       x.shape,
       kernels.shape,
-      attrsOf(attrs),
+      involutionAttrsOf(attrs),
     );
     const yShape = [geo.n, geo.outH, geo.outW, geo.c];
     if (dy.shape.join(",") !== yShape.join(",")) {

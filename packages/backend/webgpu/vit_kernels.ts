@@ -13,7 +13,9 @@ import {
 import {
   HEADS_TO_TOKENS,
   PAD_TOKENS,
+  positiveInteger,
   SLICE_TOKENS,
+  tokenRange,
   TOKENS_TO_HEADS,
 } from "../fused/token_kernels.ts";
 import { AS_ERF } from "../native/loops.ts";
@@ -432,15 +434,6 @@ const geluGradWebGpu = webgpuConfig(GELU_GRAD, (inputs, _attrs, backend) => {
 
 // ---- tokens and heads -----------------------------------------------------
 
-function positiveInteger(kernel: string, name: string, value: unknown): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw new Error(
-      `${kernel}: attribute ${name} must be an integer >= 1, got ${value}`,
-    );
-  }
-  return value;
-}
-
 function rank3(kernel: string, name: string, t: tf.TensorInfo) {
   requireFloat(kernel, { [name]: t });
   if (t.shape.length !== 3) {
@@ -585,26 +578,6 @@ const headsToTokensWebGpu = webgpuConfig(
     return out;
   },
 );
-
-function tokenRange(
-  kernel: string,
-  begin: unknown,
-  size: unknown,
-  length: number,
-): [number, number] {
-  if (
-    typeof begin !== "number" || typeof size !== "number" ||
-    !Number.isInteger(begin) || !Number.isInteger(size) || begin < 0 ||
-    size < 0 || begin + size > length
-  ) {
-    throw new Error(
-      `${kernel}: tokens [${begin}, ${
-        Number(begin) + Number(size)
-      }) are out of range for ${length} tokens`,
-    );
-  }
-  return [begin, size];
-}
 
 const SLICE_TOKENS_SHADER = perIndex(
   ["x"],
