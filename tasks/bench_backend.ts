@@ -10,11 +10,20 @@
  * are compared per image. Prints the machine, the adapter and tfjs's flags.
  */
 import * as tf from "@tensorflow/tfjs";
-import { parseArgs } from "@std/cli/parse-args";
+import { parseTaskArgs } from "./_cli.ts";
 import { describeBackend, initBackend, isNativeKernel } from "@vitkd/backend";
 import { conv2dBackpropFilterConfig } from "../packages/backend/wasm_kernels/conv2d_backprop_filter.ts";
 
-const args = parseArgs(Deno.args, { boolean: ["quick"] });
+const { args } = parseTaskArgs({
+  command: "deno task bench:backend",
+  summary:
+    `Matmul GFLOP/s and one conv-net and one transformer-block training step per
+backend (cpu, wasm stock, wasm with the vitkd kernels, wasm with native BLAS,
+webgpu).`,
+  flags: {
+    quick: { help: "shorter timing budget per measurement (150 ms, not 600)" },
+  },
+});
 const budgetMs = args.quick ? 150 : 600;
 
 interface Target {

@@ -8,7 +8,7 @@
 // Without --model it serves an untrained student shaped like the `quick`
 // preset's (vit-tiny, patch 7, 28x28 grey, 10 classes, 2 distillation
 // tokens): the weights do not change the speed.
-import { parseArgs } from "@std/cli/parse-args";
+import { parseTaskArgs } from "./_cli.ts";
 import * as tf from "@tensorflow/tfjs";
 import {
   type BackendChoice,
@@ -19,25 +19,26 @@ import { buildModel, type ModelOptions, saveModel } from "@vitkd/models";
 import { encodePng } from "../apps/serve/testing.ts";
 import { loadRunner } from "../apps/serve/model.ts";
 
-const flags = parseArgs(Deno.args, {
-  string: [
-    "model",
-    "backend",
-    "duration",
-    "concurrency",
-    "max-batch",
-    "window-ms",
-  ],
-  default: {
-    backend: "wasm",
-    duration: "5",
-    concurrency: "1,8,32,128",
-    "max-batch": "32",
-    "window-ms": "2",
-  },
-  unknown: (arg: string) => {
-    console.error(`bench_serve: unknown argument ${arg}`);
-    Deno.exit(2);
+const { args: flags, fail } = parseTaskArgs({
+  command: "deno task bench:serve",
+  summary:
+    `Requests/s and p50/p99 latency of \`deno task serve\` under wrk on loopback
+at several client counts, micro-batching on and off, and in-process inference
+as the ceiling.`,
+  flags: {
+    model: {
+      arg: "DIR",
+      help: "a saved student (default: an untrained quick-shaped vit-tiny)",
+    },
+    backend: { arg: "NAME", default: "wasm", help: "the server's backend" },
+    duration: { arg: "S", default: "5", help: "seconds of load per run" },
+    concurrency: {
+      arg: "LIST",
+      default: "1,8,32,128",
+      help: "client counts",
+    },
+    "max-batch": { arg: "N", default: "32", help: "micro-batch size" },
+    "window-ms": { arg: "MS", default: "2", help: "micro-batch window" },
   },
 });
 const duration = Number(flags.duration);
@@ -51,10 +52,9 @@ if (
   !concurrencies.every((c) => Number.isInteger(c) && c > 0) ||
   !(maxBatch > 0) || !(windowMs >= 0)
 ) {
-  console.error(
-    "bench_serve: --duration, --concurrency, --max-batch, --window-ms must be positive numbers",
+  fail(
+    "--duration, --concurrency, --max-batch, --window-ms must be positive numbers",
   );
-  Deno.exit(2);
 }
 
 function have(command: string): boolean {

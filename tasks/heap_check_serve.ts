@@ -6,7 +6,7 @@
 //     [--requests 5000] [--clients 128] [--rounds 6]
 // A flat heap after collection means no JavaScript object outlives its
 // request; RSS without a trend means nothing native does either.
-import { parseArgs } from "@std/cli/parse-args";
+import { parseTaskArgs } from "./_cli.ts";
 import { initBackend } from "@vitkd/backend";
 import { buildModel, type ModelOptions, saveModel } from "@vitkd/models";
 import { createApp } from "../apps/serve/app.ts";
@@ -14,15 +14,20 @@ import { loadRunner } from "../apps/serve/model.ts";
 import { startServer } from "../apps/serve/server.ts";
 import { encodePng } from "../apps/serve/testing.ts";
 
-const flags = parseArgs(Deno.args, {
-  string: ["requests", "clients", "rounds"],
-  default: { requests: "5000", clients: "128", rounds: "6" },
+const { args: flags, fail } = parseTaskArgs({
+  command: "deno run -A --v8-flags=--expose-gc tasks/heap_check_serve.ts",
+  summary:
+    `Does the server keep memory per request? Rounds of requests against the app
+in this process, a full garbage collection after each, the V8 heap in use
+and the RSS printed.`,
+  flags: {
+    requests: { arg: "N", default: "5000", help: "requests per round" },
+    clients: { arg: "C", default: "128", help: "concurrent clients" },
+    rounds: { arg: "N", default: "6", help: "rounds" },
+  },
 });
-const gc = (globalThis as { gc?: () => void }).gc;
-if (!gc) {
-  console.error("heap_check_serve: run with --v8-flags=--expose-gc");
-  Deno.exit(2);
-}
+const gc = (globalThis as { gc?: () => void }).gc ??
+  fail("run with --v8-flags=--expose-gc");
 await initBackend({ backend: "wasm" });
 const dir = await Deno.makeTempDir({ prefix: "vitkd-heap-check-" });
 const options: ModelOptions = {
