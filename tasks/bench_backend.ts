@@ -11,6 +11,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { parseTaskArgs } from "./_cli.ts";
+import { cpuModel } from "./_machine.ts";
 import { describeBackend, initBackend, isNativeKernel } from "@vitkd/backend";
 import { conv2dBackpropFilterConfig } from "../packages/backend/wasm_kernels/conv2d_backprop_filter.ts";
 
@@ -33,15 +34,6 @@ interface Target {
   batch: number;
   /** Timed training steps at least (after one warm-up). */
   stepCalls: number;
-}
-
-function cpuModel(): string {
-  try {
-    const info = Deno.readTextFileSync("/proc/cpuinfo");
-    return info.match(/model name\s*:\s*(.+)/)?.[1]?.trim() ?? "unknown cpu";
-  } catch {
-    return "unknown cpu";
-  }
 }
 
 async function adapterName(): Promise<string> {

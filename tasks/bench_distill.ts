@@ -15,6 +15,7 @@
  * same in both runs; only the teacher part differs) is printed as well.
  */
 import { parseTaskArgs } from "./_cli.ts";
+import { cpuModel, loadAverage } from "./_machine.ts";
 import * as tf from "@tensorflow/tfjs";
 import {
   type BackendChoice,
@@ -84,25 +85,6 @@ const teacherNames: string[] = String(args.teachers).split(",").map((t) =>
 );
 const SEED = 7;
 const BASE_SEED = 11;
-
-function cpuModel(): string {
-  try {
-    const info = Deno.readTextFileSync("/proc/cpuinfo");
-    return info.match(/model name\s*:\s*(.+)/)?.[1]?.trim() ?? "unknown cpu";
-  } catch {
-    return "unknown cpu";
-  }
-}
-
-function loadAverage(): string {
-  try {
-    return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(
-      " ",
-    );
-  } catch {
-    return "unknown";
-  }
-}
 
 const backend = await initBackend({ backend: args.backend as BackendChoice });
 console.log(

@@ -11,6 +11,7 @@
  * warm-up), since the machine is shared.
  */
 import { parseTaskArgs } from "./_cli.ts";
+import { cpuModel } from "./_machine.ts";
 import * as tf from "@tensorflow/tfjs";
 import {
   type BackendChoice,
@@ -52,17 +53,6 @@ if (!(seconds > 0) || !Number.isInteger(batch) || batch < 1) {
   fail(
     `--seconds must be > 0 and --batch an integer >= 1, got ${args.seconds} and ${args.batch}`,
   );
-}
-
-function cpuModel(): string {
-  try {
-    const line = Deno.readTextFileSync("/proc/cpuinfo").split("\n").find((l) =>
-      l.startsWith("model name")
-    );
-    return line?.split(":")[1]?.trim() ?? "unknown cpu";
-  } catch {
-    return "unknown cpu";
-  }
 }
 
 console.log(

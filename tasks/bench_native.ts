@@ -11,6 +11,7 @@
  * sets it up (stock wasm plus the project's wasm training kernels).
  */
 import { parseTaskArgs } from "./_cli.ts";
+import { cpuModel } from "./_machine.ts";
 import * as tf from "@tensorflow/tfjs";
 import { describeBackend, initBackend, loadNativeBlas } from "@vitkd/backend";
 import { buildModel } from "@vitkd/models";
@@ -48,15 +49,6 @@ const modelNames = args.models.split(",").filter(Boolean);
 const sizes = args.sizes.split(",").map((s: string) =>
   positiveInteger("sizes", s)
 );
-
-function cpuModel(): string {
-  try {
-    const info = Deno.readTextFileSync("/proc/cpuinfo");
-    return info.match(/model name\s*:\s*(.+)/)?.[1] ?? "unknown CPU";
-  } catch {
-    return "unknown CPU";
-  }
-}
 
 // Runs `step` until `seconds` have passed (at least `minimum` times, after
 // one warm-up) and returns the mean seconds per step.

@@ -9,14 +9,14 @@
 // preset's (vit-tiny, patch 7, 28x28 grey, 10 classes, 2 distillation
 // tokens): the weights do not change the speed.
 import { parseTaskArgs } from "./_cli.ts";
+import { cpuModel } from "./_machine.ts";
 import * as tf from "@tensorflow/tfjs";
 import {
   type BackendChoice,
   describeBackend,
   initBackend,
 } from "@vitkd/backend";
-import { buildModel, type ModelOptions, saveModel } from "@vitkd/models";
-import { encodePng } from "../apps/serve/testing.ts";
+import { encodePng, saveQuickStudent } from "../apps/serve/testing.ts";
 import { loadRunner } from "../apps/serve/model.ts";
 
 const { args: flags, fail } = parseTaskArgs({
@@ -71,17 +71,6 @@ if (!have("wrk")) {
   Deno.exit(1);
 }
 
-function cpuModel(): string {
-  try {
-    const line = Deno.readTextFileSync("/proc/cpuinfo").split("\n").find((l) =>
-      l.startsWith("model name")
-    );
-    return line?.split(":")[1].trim() ?? "unknown cpu";
-  } catch {
-    return "unknown cpu";
-  }
-}
-
 const ROOT = new URL("../", import.meta.url).pathname;
 const work = await Deno.makeTempDir({ prefix: "vitkd-bench-serve-" });
 const backend = await initBackend({ backend: flags.backend as BackendChoice });
@@ -94,31 +83,8 @@ console.log(
   }`,
 );
 
-let modelDir = flags.model;
-if (!modelDir) {
-  modelDir = `${work}/student`;
-  const options: ModelOptions = {
-    inputShape: [28, 28, 1],
-    numClasses: 10,
-    patchSize: 7,
-    numDistillationTokens: 2,
-    seed: 1,
-  };
-  const model = buildModel("vit-tiny", options);
-  await saveModel(model, modelDir, {
-    architecture: { name: "vit-tiny", options },
-    classNames: Array.from({ length: 10 }, (_, i) => String(i)),
-    input: {
-      height: 28,
-      width: 28,
-      channels: 1,
-      normalization: { mean: [0.1307], std: [0.3081] },
-    },
-    dataFingerprint: "bench",
-    metrics: {},
-  });
-  model.dispose();
-}
+const modelDir = flags.model ??
+  await saveQuickStudent(`${work}/student`, "bench");
 
 // In-process ceiling: the runner alone, no HTTP, no decoding.
 const runner = await loadRunner(modelDir);

@@ -8,11 +8,10 @@
 // request; RSS without a trend means nothing native does either.
 import { parseTaskArgs } from "./_cli.ts";
 import { initBackend } from "@vitkd/backend";
-import { buildModel, type ModelOptions, saveModel } from "@vitkd/models";
 import { createApp } from "../apps/serve/app.ts";
 import { loadRunner } from "../apps/serve/model.ts";
 import { startServer } from "../apps/serve/server.ts";
-import { encodePng } from "../apps/serve/testing.ts";
+import { encodePng, saveQuickStudent } from "../apps/serve/testing.ts";
 
 const { args: flags, fail } = parseTaskArgs({
   command: "deno run -A --v8-flags=--expose-gc tasks/heap_check_serve.ts",
@@ -30,27 +29,7 @@ const gc = (globalThis as { gc?: () => void }).gc ??
   fail("run with --v8-flags=--expose-gc");
 await initBackend({ backend: "wasm" });
 const dir = await Deno.makeTempDir({ prefix: "vitkd-heap-check-" });
-const options: ModelOptions = {
-  inputShape: [28, 28, 1],
-  numClasses: 10,
-  patchSize: 7,
-  numDistillationTokens: 2,
-  seed: 1,
-};
-const model = buildModel("vit-tiny", options);
-await saveModel(model, dir, {
-  architecture: { name: "vit-tiny", options },
-  classNames: Array.from({ length: 10 }, (_, i) => String(i)),
-  input: {
-    height: 28,
-    width: 28,
-    channels: 1,
-    normalization: { mean: [0.1307], std: [0.3081] },
-  },
-  dataFingerprint: "heap-check",
-  metrics: {},
-});
-model.dispose();
+await saveQuickStudent(dir, "heap-check");
 const served = createApp({ runner: await loadRunner(dir) });
 const server = startServer(served, { port: 0 });
 const png = encodePng(28, 28, 1, (x, y) => (x * 7 + y * 11) % 256);

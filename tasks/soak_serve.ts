@@ -17,8 +17,11 @@ import { Buffer } from "node:buffer";
 import { parseTaskArgs } from "./_cli.ts";
 import jpeg from "jpeg-js";
 import { initBackend } from "@vitkd/backend";
-import { buildModel, type ModelOptions, saveModel } from "@vitkd/models";
-import { bigGreyPng, encodePng } from "../apps/serve/testing.ts";
+import {
+  bigGreyPng,
+  encodePng,
+  saveQuickStudent,
+} from "../apps/serve/testing.ts";
 
 const { args: flags } = parseTaskArgs({
   command: "deno run -A tasks/soak_serve.ts",
@@ -57,28 +60,7 @@ const ROOT = flags.root ?? new URL("../", import.meta.url).pathname;
 const work = await Deno.makeTempDir({ prefix: "vitkd-soak-serve-" });
 
 await initBackend({ backend: "wasm" });
-const modelDir = `${work}/student`;
-const options: ModelOptions = {
-  inputShape: [28, 28, 1],
-  numClasses: 10,
-  patchSize: 7,
-  numDistillationTokens: 2,
-  seed: 1,
-};
-const model = buildModel("vit-tiny", options);
-await saveModel(model, modelDir, {
-  architecture: { name: "vit-tiny", options },
-  classNames: Array.from({ length: 10 }, (_, i) => String(i)),
-  input: {
-    height: 28,
-    width: 28,
-    channels: 1,
-    normalization: { mean: [0.1307], std: [0.3081] },
-  },
-  dataFingerprint: "soak",
-  metrics: {},
-});
-model.dispose();
+const modelDir = await saveQuickStudent(`${work}/student`, "soak");
 
 const child = new Deno.Command(Deno.execPath(), {
   args: [

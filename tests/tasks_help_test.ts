@@ -8,8 +8,8 @@ import {
   assertStringIncludes,
 } from "@std/assert";
 import { parseTaskArgs, taskUsage } from "../tasks/_cli.ts";
+import { runDeno } from "./_deno_run.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
 const TASKS = [
   "bench_backend",
   "bench_data",
@@ -28,21 +28,8 @@ const TASKS = [
 /** Generous for a shared machine: printing the usage takes well under 1 s. */
 const QUICK_MS = 30_000;
 
-async function runTask(task: string, args: string[]) {
-  const start = performance.now();
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `tasks/${task}.ts`, ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: decoder.decode(out.stdout),
-    stderr: decoder.decode(out.stderr),
-    ms: performance.now() - start,
-  };
+function runTask(task: string, args: string[]) {
+  return runDeno(["run", "-A", `tasks/${task}.ts`, ...args]);
 }
 
 for (const task of TASKS) {
