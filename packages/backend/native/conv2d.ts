@@ -16,7 +16,6 @@ import {
   type ConvPlan,
   fallback,
   nativeForwardPays,
-  needsCrop,
   planConvFromAttrs,
   usesPhases,
   virtualRows,
@@ -51,20 +50,7 @@ export function nativeConv2D(
   const rows = plan.n * virtualRows(plan) * plan.paddedW;
   const heap = heapBuffer(backend);
   const gridOffset = byteOffset(backend, grid);
-  let beta = 0;
-  const fusedBias = bias !== undefined &&
-    tf.util.sizeFromShape(bias.shape) === plan.outC;
-  if (fusedBias) {
-    const floats = new Float32Array(heap);
-    const start = byteOffset(backend, bias!) / 4;
-    fillRows(
-      floats,
-      gridOffset / 4,
-      floats.slice(start, start + plan.outC),
-      rows,
-    );
-    beta = 1;
-  }
+  const beta = fillBias(backend, bias, plan, grid, rows);
   const xOffset = byteOffset(backend, xp);
   const filterOffset = byteOffset(backend, filter);
   blas.sgemmGroups(
@@ -78,33 +64,7 @@ export function nativeConv2D(
     }),
   );
   if (xp !== x) release(backend, xp);
-  let y = grid;
-  if (needsCrop(plan)) {
-    y = backend.makeOutput(
-      [plan.n, plan.outH, plan.outW, plan.outC],
-      "float32",
-    );
-    cropImages(
-      new Float32Array(heapBuffer(backend)),
-      byteOffset(backend, grid) / 4,
-      byteOffset(backend, y) / 4,
-      plan.n,
-      virtualRows(plan),
-      plan.paddedW,
-      plan.outC,
-      plan.outH,
-      plan.outW,
-      0,
-      0,
-    );
-    release(backend, grid);
-  }
-  if (bias !== undefined && !fusedBias) {
-    const sum = runKernel("Add", backend, { a: y, b: bias });
-    release(backend, y);
-    return sum;
-  }
-  return y;
+  return finish(backend, grid, plan, bias, beta === 1);
 }
 
 function phasedConv2D(
@@ -128,19 +88,13 @@ function phasedConv2D(
   floats.fill(0, phasesAt, phasesAt + s2 * grid.phaseFloats);
   movePhases(floats, byteOffset(backend, x) / 4, phasesAt, plan, grid, true);
   const outOffset = byteOffset(backend, out);
-  let beta = 0;
-  const fusedBias = bias !== undefined &&
-    tf.util.sizeFromShape(bias.shape) === plan.outC;
-  if (fusedBias) {
-    const start = byteOffset(backend, bias!) / 4;
-    fillRows(
-      floats,
-      outOffset / 4,
-      floats.slice(start, start + plan.outC),
-      plan.n * grid.rows * grid.cols,
-    );
-    beta = 1;
-  }
+  const beta = fillBias(
+    backend,
+    bias,
+    plan,
+    out,
+    plan.n * grid.rows * grid.cols,
+  );
   const filterOffset = byteOffset(backend, filter);
   // The first tap has no shift, so it covers (and with beta 0 initialises)
   // every row of the grid.
@@ -160,28 +114,70 @@ function phasedConv2D(
     ),
   );
   release(backend, phases);
-  let y = out;
-  if (grid.rows !== plan.outH || grid.cols !== plan.outW) {
+  return finish(backend, out, plan, bias, beta === 1);
+}
+
+/**
+ * Writes the bias into every row of `output` when it is one value per output
+ * channel, so the first tap's sgemm adds onto it; returns that sgemm's beta
+ * (1 when the bias is in, 0 when `finish` must add it).
+ */
+function fillBias(
+  backend: WasmBackendLike,
+  bias: tf.TensorInfo | undefined,
+  plan: ConvPlan,
+  output: tf.TensorInfo,
+  rows: number,
+): number {
+  if (bias === undefined || tf.util.sizeFromShape(bias.shape) !== plan.outC) {
+    return 0;
+  }
+  const floats = new Float32Array(heapBuffer(backend));
+  const start = byteOffset(backend, bias) / 4;
+  fillRows(
+    floats,
+    byteOffset(backend, output) / 4,
+    floats.slice(start, start + plan.outC),
+    rows,
+  );
+  return 1;
+}
+
+/**
+ * The `[n, outH, outW, outC]` result from the `[n, rows, cols, outC]` grid
+ * the sgemms wrote (cropped when larger; the grid is released), plus the
+ * bias when `fillBias` could not put it in.
+ */
+function finish(
+  backend: WasmBackendLike,
+  grid: tf.TensorInfo,
+  plan: ConvPlan,
+  bias: tf.TensorInfo | undefined,
+  biasAdded: boolean,
+): tf.TensorInfo {
+  const [, rows, cols] = grid.shape;
+  let y = grid;
+  if (rows !== plan.outH || cols !== plan.outW) {
     y = backend.makeOutput(
       [plan.n, plan.outH, plan.outW, plan.outC],
       "float32",
     );
     cropImages(
       new Float32Array(heapBuffer(backend)),
-      byteOffset(backend, out) / 4,
+      byteOffset(backend, grid) / 4,
       byteOffset(backend, y) / 4,
       plan.n,
-      grid.rows,
-      grid.cols,
+      rows,
+      cols,
       plan.outC,
       plan.outH,
       plan.outW,
       0,
       0,
     );
-    release(backend, out);
+    release(backend, grid);
   }
-  if (bias !== undefined && !fusedBias) {
+  if (bias !== undefined && !biasAdded) {
     const sum = runKernel("Add", backend, { a: y, b: bias });
     release(backend, y);
     return sum;
