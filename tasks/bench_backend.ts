@@ -10,11 +10,21 @@
  * are compared per image. Prints the machine, the adapter and tfjs's flags.
  */
 import * as tf from "@tensorflow/tfjs";
-import { parseArgs } from "@std/cli/parse-args";
+import { parseTaskArgs } from "./_cli.ts";
+import { cpuModel } from "./_machine.ts";
 import { describeBackend, initBackend, isNativeKernel } from "@vitkd/backend";
 import { conv2dBackpropFilterConfig } from "../packages/backend/wasm_kernels/conv2d_backprop_filter.ts";
 
-const args = parseArgs(Deno.args, { boolean: ["quick"] });
+const { args } = parseTaskArgs({
+  command: "deno task bench:backend",
+  summary:
+    `Matmul GFLOP/s and one conv-net and one transformer-block training step per
+backend (cpu, wasm stock, wasm with the vitkd kernels, wasm with native BLAS,
+webgpu).`,
+  flags: {
+    quick: { help: "shorter timing budget per measurement (150 ms, not 600)" },
+  },
+});
 const budgetMs = args.quick ? 150 : 600;
 
 interface Target {
@@ -24,15 +34,6 @@ interface Target {
   batch: number;
   /** Timed training steps at least (after one warm-up). */
   stepCalls: number;
-}
-
-function cpuModel(): string {
-  try {
-    const info = Deno.readTextFileSync("/proc/cpuinfo");
-    return info.match(/model name\s*:\s*(.+)/)?.[1]?.trim() ?? "unknown cpu";
-  } catch {
-    return "unknown cpu";
-  }
 }
 
 async function adapterName(): Promise<string> {

@@ -7,7 +7,7 @@
  * Without --cache-dir a fresh temporary cache is used (and removed), so the
  * first load always decodes.
  */
-import { parseArgs } from "@std/cli/parse-args";
+import { parseTaskArgs } from "./_cli.ts";
 import * as tf from "@tensorflow/tfjs";
 import {
   CIFAR10_FOLDER_DEFAULT,
@@ -20,9 +20,22 @@ import {
   loadMnist,
 } from "@vitkd/data";
 
-const args = parseArgs(Deno.args, {
-  string: ["root", "cache-dir"],
-  default: { root: CIFAR10_FOLDER_DEFAULT },
+const { args } = parseTaskArgs({
+  command: "deno task bench:data",
+  summary:
+    `Decode (cold cache) and cached-load times of the CIFAR-10 image folder, hash
+throughput and batch preparation speed.`,
+  flags: {
+    root: {
+      arg: "DIR",
+      default: CIFAR10_FOLDER_DEFAULT,
+      help: "the CIFAR-10 image folder",
+    },
+    "cache-dir": {
+      arg: "DIR",
+      help: "decode cache (default: a fresh temporary one, removed after)",
+    },
+  },
 });
 const cacheDir = args["cache-dir"] ??
   await Deno.makeTempDir({ prefix: "vitkd-bench-data-" });

@@ -14,7 +14,8 @@
  * swing with other load, so a step-time model (the student's step is the
  * same in both runs; only the teacher part differs) is printed as well.
  */
-import { parseArgs } from "@std/cli/parse-args";
+import { parseTaskArgs } from "./_cli.ts";
+import { cpuModel, loadAverage } from "./_machine.ts";
 import * as tf from "@tensorflow/tfjs";
 import {
   type BackendChoice,
@@ -38,24 +39,26 @@ import {
   trainingBatches,
 } from "@vitkd/distill";
 
-const args = parseArgs(Deno.args, {
-  string: [
-    "backend",
-    "per-class",
-    "batch-size",
-    "student",
-    "teachers",
-    "views",
-    "dtype",
-  ],
-  default: {
-    backend: "wasm",
-    "per-class": "8",
-    "batch-size": "20",
-    student: "vit-tiny-mnist",
-    teachers: "resnet8-mnist,rednet8-mnist",
-    views: "2",
-    dtype: "float16",
+const { args, fail } = parseTaskArgs({
+  command: "deno task bench:distill",
+  summary: `Seconds per epoch distilling from stored teacher logits against live
+teachers, on an MNIST subset; the store's share of the step time.`,
+  flags: {
+    backend: { arg: "NAME", default: "wasm", help: "tfjs backend" },
+    "per-class": { arg: "N", default: "8", help: "images per class" },
+    "batch-size": { arg: "N", default: "20", help: "batch size" },
+    student: { arg: "NAME", default: "vit-tiny-mnist", help: "student model" },
+    teachers: {
+      arg: "LIST",
+      default: "resnet8-mnist,rednet8-mnist",
+      help: "teacher models",
+    },
+    views: { arg: "N", default: "2", help: "augmented views stored per image" },
+    dtype: {
+      arg: "TYPE",
+      default: "float16",
+      help: "store encoding: float16 or float32",
+    },
   },
 });
 const perClass = Number(args["per-class"]);
@@ -69,13 +72,11 @@ for (
   ]] as const
 ) {
   if (!Number.isInteger(value) || value < 1) {
-    console.error(`--${flag} must be a positive integer, got ${args[flag]}`);
-    Deno.exit(2);
+    fail(`--${flag} must be a positive integer, got ${args[flag]}`);
   }
 }
 if (dtype !== "float16" && dtype !== "float32") {
-  console.error(`--dtype must be float16 or float32, got ${args.dtype}`);
-  Deno.exit(2);
+  fail(`--dtype must be float16 or float32, got ${args.dtype}`);
 }
 const teacherNames: string[] = String(args.teachers).split(",").map((t) =>
   t.trim()
@@ -84,25 +85,6 @@ const teacherNames: string[] = String(args.teachers).split(",").map((t) =>
 );
 const SEED = 7;
 const BASE_SEED = 11;
-
-function cpuModel(): string {
-  try {
-    const info = Deno.readTextFileSync("/proc/cpuinfo");
-    return info.match(/model name\s*:\s*(.+)/)?.[1]?.trim() ?? "unknown cpu";
-  } catch {
-    return "unknown cpu";
-  }
-}
-
-function loadAverage(): string {
-  try {
-    return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(
-      " ",
-    );
-  } catch {
-    return "unknown";
-  }
-}
 
 const backend = await initBackend({ backend: args.backend as BackendChoice });
 console.log(

@@ -13,24 +13,11 @@
  * a GPU, unless --allow-software is given for a smoke run; the output then
  * says so on every row.
  */
-import { parseArgs } from "@std/cli/parse-args";
 import * as tf from "@tensorflow/tfjs";
 import { countWebGpuWork, describeBackend, initBackend } from "@vitkd/backend";
 import { modelStats } from "@vitkd/models";
 import { runSteps, stepFixture } from "./gpu/step_fixture.ts";
-
-const HELP = `deno task bench:gpu [options]
-
-Training and inference img/s, dispatches per step and the fraction of fp32
-peak reached, per model and batch size, on WebGPU.
-
-  --models LIST       models from the registry (default vit-small,resnet8,rednet8)
-  --batches LIST      batch sizes (default 64,256,1024)
-  --seconds N         seconds per timed measurement (default 3)
-  --peak-tflops N     the adapter's fp32 peak, when the table below lacks it
-  --allow-software    run on a software adapter (smoke test; not GPU figures)
-  -h, --help          this text
-`;
+import { parseTaskArgs } from "./_cli.ts";
 
 // Dense fp32 peaks (vendor data sheets, boost clock), matched against the
 // adapter's description.
@@ -46,25 +33,32 @@ const FP32_PEAK_TFLOPS: [RegExp, number][] = [
   [/T4\b/i, 8.1],
 ];
 
-const args = parseArgs(Deno.args, {
-  string: ["models", "batches", "seconds", "peak-tflops"],
-  boolean: ["allow-software", "help"],
-  alias: { h: "help" },
-  default: {
-    models: "vit-small,resnet8,rednet8",
-    batches: "64,256,1024",
-    seconds: "3",
-  },
-  unknown: (flag: string) => {
-    if (!flag.startsWith("-")) return true;
-    console.error(`bench:gpu: unknown option ${flag}\n\n${HELP}`);
-    Deno.exit(2);
+const { args, fail } = parseTaskArgs({
+  command: "deno task bench:gpu",
+  summary:
+    `Training and inference img/s, dispatches per step and the fraction of fp32
+peak reached, per model and batch size, on WebGPU.`,
+  flags: {
+    models: {
+      arg: "LIST",
+      default: "vit-small,resnet8,rednet8",
+      help: "models from the registry",
+    },
+    batches: { arg: "LIST", default: "64,256,1024", help: "batch sizes" },
+    seconds: {
+      arg: "N",
+      default: "3",
+      help: "seconds per timed measurement",
+    },
+    "peak-tflops": {
+      arg: "N",
+      help: "the adapter's fp32 peak, when the table in the source lacks it",
+    },
+    "allow-software": {
+      help: "run on a software adapter (smoke test; not GPU figures)",
+    },
   },
 });
-if (args.help) {
-  console.log(HELP);
-  Deno.exit(0);
-}
 const list = (s: string) => s.split(",").map((x) => x.trim()).filter(Boolean);
 const models = list(args.models);
 const batches = list(args.batches).map(Number);
@@ -72,10 +66,9 @@ const seconds = Number(args.seconds);
 if (
   !(seconds > 0) || batches.some((b) => !Number.isInteger(b) || b < 1)
 ) {
-  console.error(
-    `bench:gpu: --seconds must be > 0 and --batches whole numbers >= 1, got ${args.seconds} and ${args.batches}`,
+  fail(
+    `--seconds must be > 0 and --batches whole numbers >= 1, got ${args.seconds} and ${args.batches}`,
   );
-  Deno.exit(2);
 }
 
 let info;

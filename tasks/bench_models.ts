@@ -10,7 +10,8 @@
  * Each measurement runs about --seconds (at least one timed step after the
  * warm-up), since the machine is shared.
  */
-import { parseArgs } from "@std/cli/parse-args";
+import { parseTaskArgs } from "./_cli.ts";
+import { cpuModel } from "./_machine.ts";
 import * as tf from "@tensorflow/tfjs";
 import {
   type BackendChoice,
@@ -19,16 +20,25 @@ import {
 } from "@vitkd/backend";
 import { buildModel, Involution, modelStats } from "@vitkd/models";
 
-const args = parseArgs(Deno.args, {
-  string: ["backend", "models", "seconds", "batch"],
-  boolean: ["involution"],
-  negatable: ["involution"],
-  default: {
-    backend: "wasm,cpu",
-    models: "vit-small,resnet8,rednet8",
-    seconds: "3",
-    batch: "64",
-    involution: true,
+const { args, fail } = parseTaskArgs({
+  command: "deno task bench:models",
+  summary:
+    `Parameters, FLOPs per image, training and inference images/s per model and
+backend; then the two involution aggregation formulations side by side.`,
+  flags: {
+    backend: { arg: "LIST", default: "wasm,cpu", help: "backends" },
+    models: {
+      arg: "LIST",
+      default: "vit-small,resnet8,rednet8",
+      help: "models from the registry",
+    },
+    seconds: { arg: "N", default: "3", help: "seconds per measurement" },
+    batch: { arg: "N", default: "64", help: "training and inference batch" },
+    involution: {
+      default: true,
+      negatable: true,
+      help: "compare the involution formulations (default on)",
+    },
   },
 });
 const backends = args.backend.split(",").map((b: string) => b.trim()).filter(
@@ -40,20 +50,9 @@ const models = args.models.split(",").map((m: string) => m.trim()).filter(
 const seconds = Number(args.seconds);
 const batch = Number(args.batch);
 if (!(seconds > 0) || !Number.isInteger(batch) || batch < 1) {
-  throw new Error(
+  fail(
     `--seconds must be > 0 and --batch an integer >= 1, got ${args.seconds} and ${args.batch}`,
   );
-}
-
-function cpuModel(): string {
-  try {
-    const line = Deno.readTextFileSync("/proc/cpuinfo").split("\n").find((l) =>
-      l.startsWith("model name")
-    );
-    return line?.split(":")[1]?.trim() ?? "unknown cpu";
-  } catch {
-    return "unknown cpu";
-  }
 }
 
 console.log(

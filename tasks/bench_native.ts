@@ -10,26 +10,32 @@
  * heads), backward and Adam. "off" is the pure wasm path as `initBackend`
  * sets it up (stock wasm plus the project's wasm training kernels).
  */
-import { parseArgs } from "@std/cli/parse-args";
+import { parseTaskArgs } from "./_cli.ts";
+import { cpuModel } from "./_machine.ts";
 import * as tf from "@tensorflow/tfjs";
 import { describeBackend, initBackend, loadNativeBlas } from "@vitkd/backend";
 import { buildModel } from "@vitkd/models";
 
-const args = parseArgs(Deno.args, {
-  string: ["batch", "models", "seconds", "sizes"],
-  boolean: ["skip-off"],
-  default: {
-    batch: "64",
-    models: "resnet8,rednet8,vit-small",
-    seconds: "6",
-    sizes: "256,1024",
+const { args, fail } = parseTaskArgs({
+  command: "deno task bench:native",
+  summary: `Native BLAS (FFI) against pure wasm: sgemm GFLOP/s, and training and
+inference img/s of the reference models with the native path off and on.`,
+  flags: {
+    batch: { arg: "N", default: "64", help: "batch size" },
+    models: {
+      arg: "LIST",
+      default: "resnet8,rednet8,vit-small",
+      help: "models from the registry",
+    },
+    seconds: { arg: "N", default: "6", help: "seconds per measurement" },
+    sizes: { arg: "LIST", default: "256,1024", help: "square sgemm sizes" },
+    "skip-off": { help: "measure only the native path (not pure wasm)" },
   },
 });
-
 function positiveInteger(flag: string, text: string): number {
   const value = Number(text);
   if (!Number.isInteger(value) || value <= 0) {
-    throw new Error(`--${flag}: expected a positive integer, got "${text}"`);
+    fail(`--${flag}: expected a positive integer, got "${text}"`);
   }
   return value;
 }
@@ -37,23 +43,12 @@ function positiveInteger(flag: string, text: string): number {
 const batch = positiveInteger("batch", args.batch);
 const seconds = Number(args.seconds);
 if (!(seconds > 0)) {
-  throw new Error(
-    `--seconds: expected a positive number, got "${args.seconds}"`,
-  );
+  fail(`--seconds: expected a positive number, got "${args.seconds}"`);
 }
 const modelNames = args.models.split(",").filter(Boolean);
 const sizes = args.sizes.split(",").map((s: string) =>
   positiveInteger("sizes", s)
 );
-
-function cpuModel(): string {
-  try {
-    const info = Deno.readTextFileSync("/proc/cpuinfo");
-    return info.match(/model name\s*:\s*(.+)/)?.[1] ?? "unknown CPU";
-  } catch {
-    return "unknown CPU";
-  }
-}
 
 // Runs `step` until `seconds` have passed (at least `minimum` times, after
 // one warm-up) and returns the mean seconds per step.

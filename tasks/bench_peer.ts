@@ -10,40 +10,32 @@
  *   deno task bench:peer [--rounds 2] [--seconds 4] [--threads 2]
  *     [--python /usr/bin/python3]
  */
-import { parseArgs } from "@std/cli/parse-args";
-
-const HELP = `deno task bench:peer [options]
-
-vitkd (wasm) against PyTorch on this CPU, alternating, with the load average.
-
-  --rounds N      alternations of the two (default 2)
-  --seconds S     seconds per measurement (default 4)
-  --threads N     PyTorch threads (default 2, this machine's cores)
-  --python PATH   a python3 that imports torch (default: the first of
-                  /usr/bin/python3 and python3 that does;
-                  Debian: apt-get install python3-torch)
-  -h, --help      this text
-`;
+import { parseTaskArgs } from "./_cli.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const MODELS = ["vit-small", "resnet8", "rednet8"];
 const QUIET_LOAD = 0.5;
 
-const args = parseArgs(Deno.args, {
-  string: ["rounds", "seconds", "threads", "python"],
-  boolean: ["help"],
-  alias: { h: "help" },
-  default: { rounds: "2", seconds: "4", threads: "2" },
-  unknown: (flag: string) => {
-    if (!flag.startsWith("-")) return true;
-    console.error(`bench:peer: unknown option ${flag}\n\n${HELP}`);
-    Deno.exit(2);
+const { args, fail } = parseTaskArgs({
+  command: "deno task bench:peer",
+  summary:
+    "vitkd (wasm) against PyTorch on this CPU, alternating, with the load average.",
+  flags: {
+    rounds: { arg: "N", default: "2", help: "alternations of the two" },
+    seconds: { arg: "S", default: "4", help: "seconds per measurement" },
+    threads: {
+      arg: "N",
+      default: "2",
+      help: "PyTorch threads (default 2, this machine's cores)",
+    },
+    python: {
+      arg: "PATH",
+      help: `a python3 that imports torch (default: the first of
+/usr/bin/python3 and python3 that does;
+Debian: apt-get install python3-torch)`,
+    },
   },
 });
-if (args.help) {
-  console.log(HELP);
-  Deno.exit(0);
-}
 const rounds = Number(args.rounds);
 const seconds = Number(args.seconds);
 const threads = Number(args.threads);
@@ -51,10 +43,9 @@ if (
   !Number.isInteger(rounds) || rounds < 1 || !(seconds > 0) ||
   !Number.isInteger(threads) || threads < 1
 ) {
-  console.error(
-    `bench:peer: --rounds and --threads must be whole numbers >= 1 and --seconds > 0, got ${args.rounds}, ${args.threads} and ${args.seconds}`,
+  fail(
+    `--rounds and --threads must be whole numbers >= 1 and --seconds > 0, got ${args.rounds}, ${args.threads} and ${args.seconds}`,
   );
-  Deno.exit(2);
 }
 
 async function run(cmd: string, cmdArgs: string[]) {

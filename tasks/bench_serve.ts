@@ -8,36 +8,37 @@
 // Without --model it serves an untrained student shaped like the `quick`
 // preset's (vit-tiny, patch 7, 28x28 grey, 10 classes, 2 distillation
 // tokens): the weights do not change the speed.
-import { parseArgs } from "@std/cli/parse-args";
+import { parseTaskArgs } from "./_cli.ts";
+import { cpuModel } from "./_machine.ts";
 import * as tf from "@tensorflow/tfjs";
 import {
   type BackendChoice,
   describeBackend,
   initBackend,
 } from "@vitkd/backend";
-import { buildModel, type ModelOptions, saveModel } from "@vitkd/models";
-import { encodePng } from "../apps/serve/testing.ts";
+import { encodePng, saveQuickStudent } from "../apps/serve/testing.ts";
 import { loadRunner } from "../apps/serve/model.ts";
 
-const flags = parseArgs(Deno.args, {
-  string: [
-    "model",
-    "backend",
-    "duration",
-    "concurrency",
-    "max-batch",
-    "window-ms",
-  ],
-  default: {
-    backend: "wasm",
-    duration: "5",
-    concurrency: "1,8,32,128",
-    "max-batch": "32",
-    "window-ms": "2",
-  },
-  unknown: (arg: string) => {
-    console.error(`bench_serve: unknown argument ${arg}`);
-    Deno.exit(2);
+const { args: flags, fail } = parseTaskArgs({
+  command: "deno task bench:serve",
+  summary:
+    `Requests/s and p50/p99 latency of \`deno task serve\` under wrk on loopback
+at several client counts, micro-batching on and off, and in-process inference
+as the ceiling.`,
+  flags: {
+    model: {
+      arg: "DIR",
+      help: "a saved student (default: an untrained quick-shaped vit-tiny)",
+    },
+    backend: { arg: "NAME", default: "wasm", help: "the server's backend" },
+    duration: { arg: "S", default: "5", help: "seconds of load per run" },
+    concurrency: {
+      arg: "LIST",
+      default: "1,8,32,128",
+      help: "client counts",
+    },
+    "max-batch": { arg: "N", default: "32", help: "micro-batch size" },
+    "window-ms": { arg: "MS", default: "2", help: "micro-batch window" },
   },
 });
 const duration = Number(flags.duration);
@@ -51,10 +52,9 @@ if (
   !concurrencies.every((c) => Number.isInteger(c) && c > 0) ||
   !(maxBatch > 0) || !(windowMs >= 0)
 ) {
-  console.error(
-    "bench_serve: --duration, --concurrency, --max-batch, --window-ms must be positive numbers",
+  fail(
+    "--duration, --concurrency, --max-batch, --window-ms must be positive numbers",
   );
-  Deno.exit(2);
 }
 
 function have(command: string): boolean {
@@ -71,17 +71,6 @@ if (!have("wrk")) {
   Deno.exit(1);
 }
 
-function cpuModel(): string {
-  try {
-    const line = Deno.readTextFileSync("/proc/cpuinfo").split("\n").find((l) =>
-      l.startsWith("model name")
-    );
-    return line?.split(":")[1].trim() ?? "unknown cpu";
-  } catch {
-    return "unknown cpu";
-  }
-}
-
 const ROOT = new URL("../", import.meta.url).pathname;
 const work = await Deno.makeTempDir({ prefix: "vitkd-bench-serve-" });
 const backend = await initBackend({ backend: flags.backend as BackendChoice });
@@ -94,31 +83,8 @@ console.log(
   }`,
 );
 
-let modelDir = flags.model;
-if (!modelDir) {
-  modelDir = `${work}/student`;
-  const options: ModelOptions = {
-    inputShape: [28, 28, 1],
-    numClasses: 10,
-    patchSize: 7,
-    numDistillationTokens: 2,
-    seed: 1,
-  };
-  const model = buildModel("vit-tiny", options);
-  await saveModel(model, modelDir, {
-    architecture: { name: "vit-tiny", options },
-    classNames: Array.from({ length: 10 }, (_, i) => String(i)),
-    input: {
-      height: 28,
-      width: 28,
-      channels: 1,
-      normalization: { mean: [0.1307], std: [0.3081] },
-    },
-    dataFingerprint: "bench",
-    metrics: {},
-  });
-  model.dispose();
-}
+const modelDir = flags.model ??
+  await saveQuickStudent(`${work}/student`, "bench");
 
 // In-process ceiling: the runner alone, no HTTP, no decoding.
 const runner = await loadRunner(modelDir);

@@ -8,7 +8,7 @@
  *
  * Files go to a temporary folder (or --dir) and are removed at the end.
  */
-import { parseArgs } from "@std/cli/parse-args";
+import { parseTaskArgs } from "./_cli.ts";
 import * as tf from "@tensorflow/tfjs";
 import {
   type BackendChoice,
@@ -24,12 +24,31 @@ import {
   type StoreTeacher,
 } from "@vitkd/logit-store";
 
-const args = parseArgs(Deno.args, {
-  string: ["backend", "dir", "read-images", "precompute-images"],
-  default: {
-    backend: "auto",
-    "read-images": "20000",
-    "precompute-images": "256",
+const { args } = parseTaskArgs({
+  command: "deno task bench:store",
+  summary:
+    `Logit store: bytes per image per encoding, random-batch reads against a raw
+sequential read, precompute speed against the teachers' inference speed.`,
+  flags: {
+    backend: {
+      arg: "NAME",
+      default: "auto",
+      help: "auto, wasm, cpu or webgpu",
+    },
+    "read-images": {
+      arg: "N",
+      default: "20000",
+      help: "images in the read benchmark's store",
+    },
+    "precompute-images": {
+      arg: "N",
+      default: "256",
+      help: "images precomputed",
+    },
+    dir: {
+      arg: "DIR",
+      help: "where the files go (default: a temporary folder); removed after",
+    },
   },
 });
 const info = await initBackend({ backend: args.backend as BackendChoice });

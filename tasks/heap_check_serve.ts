@@ -6,46 +6,30 @@
 //     [--requests 5000] [--clients 128] [--rounds 6]
 // A flat heap after collection means no JavaScript object outlives its
 // request; RSS without a trend means nothing native does either.
-import { parseArgs } from "@std/cli/parse-args";
+import { parseTaskArgs } from "./_cli.ts";
 import { initBackend } from "@vitkd/backend";
-import { buildModel, type ModelOptions, saveModel } from "@vitkd/models";
 import { createApp } from "../apps/serve/app.ts";
 import { loadRunner } from "../apps/serve/model.ts";
 import { startServer } from "../apps/serve/server.ts";
-import { encodePng } from "../apps/serve/testing.ts";
+import { encodePng, saveQuickStudent } from "../apps/serve/testing.ts";
 
-const flags = parseArgs(Deno.args, {
-  string: ["requests", "clients", "rounds"],
-  default: { requests: "5000", clients: "128", rounds: "6" },
+const { args: flags, fail } = parseTaskArgs({
+  command: "deno run -A --v8-flags=--expose-gc tasks/heap_check_serve.ts",
+  summary:
+    `Does the server keep memory per request? Rounds of requests against the app
+in this process, a full garbage collection after each, the V8 heap in use
+and the RSS printed.`,
+  flags: {
+    requests: { arg: "N", default: "5000", help: "requests per round" },
+    clients: { arg: "C", default: "128", help: "concurrent clients" },
+    rounds: { arg: "N", default: "6", help: "rounds" },
+  },
 });
-const gc = (globalThis as { gc?: () => void }).gc;
-if (!gc) {
-  console.error("heap_check_serve: run with --v8-flags=--expose-gc");
-  Deno.exit(2);
-}
+const gc = (globalThis as { gc?: () => void }).gc ??
+  fail("run with --v8-flags=--expose-gc");
 await initBackend({ backend: "wasm" });
 const dir = await Deno.makeTempDir({ prefix: "vitkd-heap-check-" });
-const options: ModelOptions = {
-  inputShape: [28, 28, 1],
-  numClasses: 10,
-  patchSize: 7,
-  numDistillationTokens: 2,
-  seed: 1,
-};
-const model = buildModel("vit-tiny", options);
-await saveModel(model, dir, {
-  architecture: { name: "vit-tiny", options },
-  classNames: Array.from({ length: 10 }, (_, i) => String(i)),
-  input: {
-    height: 28,
-    width: 28,
-    channels: 1,
-    normalization: { mean: [0.1307], std: [0.3081] },
-  },
-  dataFingerprint: "heap-check",
-  metrics: {},
-});
-model.dispose();
+await saveQuickStudent(dir, "heap-check");
 const served = createApp({ runner: await loadRunner(dir) });
 const server = startServer(served, { port: 0 });
 const png = encodePng(28, 28, 1, (x, y) => (x * 7 + y * 11) % 256);

@@ -7,41 +7,27 @@
  *
  *   deno task profile:gpu [--models vit-small,resnet8,rednet8] [--batch 64]
  */
-import { parseArgs } from "@std/cli/parse-args";
+import { parseTaskArgs } from "./_cli.ts";
 import * as tf from "@tensorflow/tfjs";
 import { countWebGpuWork, initBackend } from "@vitkd/backend";
 import { stepFixture } from "./gpu/step_fixture.ts";
 
-const HELP = `deno task profile:gpu [--models LIST] [--batch N]
-
-Dispatches by program, uploads and reads of one training step on WebGPU.
-
-  --models LIST   models from the registry (default vit-small,resnet8,rednet8)
-  --batch N       batch size (default 64)
-  -h, --help      this text
-`;
-
-const args = parseArgs(Deno.args, {
-  string: ["models", "batch"],
-  boolean: ["help"],
-  alias: { h: "help" },
-  default: { models: "vit-small,resnet8,rednet8", batch: "64" },
-  unknown: (flag: string) => {
-    if (!flag.startsWith("-")) return true;
-    console.error(`profile:gpu: unknown option ${flag}\n\n${HELP}`);
-    Deno.exit(2);
+const { args, fail } = parseTaskArgs({
+  command: "deno task profile:gpu",
+  summary:
+    "Dispatches by program, uploads and reads of one training step on WebGPU.",
+  flags: {
+    models: {
+      arg: "LIST",
+      default: "vit-small,resnet8,rednet8",
+      help: "models from the registry",
+    },
+    batch: { arg: "N", default: "64", help: "batch size" },
   },
 });
-if (args.help) {
-  console.log(HELP);
-  Deno.exit(0);
-}
 const batch = Number(args.batch);
 if (!Number.isInteger(batch) || batch < 1) {
-  console.error(
-    `profile:gpu: --batch must be a whole number >= 1, got ${args.batch}`,
-  );
-  Deno.exit(2);
+  fail(`--batch must be a whole number >= 1, got ${args.batch}`);
 }
 const info = await initBackend({ backend: "webgpu" });
 console.log(`adapter: ${info.adapter}`);

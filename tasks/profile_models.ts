@@ -10,7 +10,7 @@
  * backend wrapped with a timer), so they include the helper thread's share
  * of a shared kernel.
  */
-import { parseArgs } from "@std/cli/parse-args";
+import { parseTaskArgs } from "./_cli.ts";
 import * as tf from "@tensorflow/tfjs";
 import {
   type BackendChoice,
@@ -19,34 +19,28 @@ import {
 } from "@vitkd/backend";
 import { buildModel } from "@vitkd/models";
 
-const args = parseArgs(Deno.args, {
-  string: ["model", "mode", "batch", "backend", "top"],
-  default: {
-    model: "resnet8",
-    mode: "infer",
-    batch: "64",
-    backend: "wasm",
-    top: "12",
-  },
-  unknown: (flag: string) => {
-    if (flag.startsWith("-")) {
-      console.error(`error: unknown flag ${flag}`);
-      Deno.exit(2);
-    }
-    return true;
+const { args, fail } = parseTaskArgs({
+  command: "deno task profile:models",
+  summary:
+    `Per-kernel profile of one training step or inference batch: kernels by
+total time, their call counts and the step's wall time.`,
+  flags: {
+    model: { arg: "NAME", default: "resnet8", help: "model from the registry" },
+    mode: { arg: "MODE", default: "infer", help: "infer or train" },
+    batch: { arg: "N", default: "64", help: "batch size" },
+    backend: { arg: "NAME", default: "wasm", help: "tfjs backend" },
+    top: { arg: "N", default: "12", help: "kernels listed" },
   },
 });
 const batch = Number(args.batch);
 const top = Number(args.top);
 if (!Number.isInteger(batch) || batch < 1 || !Number.isInteger(top)) {
-  console.error(
-    `error: --batch and --top take positive integers, got ${args.batch} and ${args.top}`,
+  fail(
+    `--batch and --top take positive integers, got ${args.batch} and ${args.top}`,
   );
-  Deno.exit(2);
 }
 if (args.mode !== "infer" && args.mode !== "train") {
-  console.error(`error: --mode is infer or train, got "${args.mode}"`);
-  Deno.exit(2);
+  fail(`--mode is infer or train, got "${args.mode}"`);
 }
 
 const info = await initBackend({ backend: args.backend as BackendChoice });

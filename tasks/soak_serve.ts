@@ -14,34 +14,44 @@
 //     batch, and RSS at the start and end of the N requests.
 // Only 127.0.0.1 is contacted; the work is fixed, not timed.
 import { Buffer } from "node:buffer";
-import { parseArgs } from "@std/cli/parse-args";
+import { parseTaskArgs } from "./_cli.ts";
 import jpeg from "jpeg-js";
 import { initBackend } from "@vitkd/backend";
-import { buildModel, type ModelOptions, saveModel } from "@vitkd/models";
-import { bigGreyPng, encodePng } from "../apps/serve/testing.ts";
+import {
+  bigGreyPng,
+  encodePng,
+  saveQuickStudent,
+} from "../apps/serve/testing.ts";
 
-const flags = parseArgs(Deno.args, {
-  // --root: serve another checkout (e.g. an older commit) for comparison
-  // --v8-flags: V8 flags for the server process (e.g. heap sizing)
-  string: [
-    "requests",
-    "clients",
-    "backend",
-    "warmup",
-    "root",
-    "rounds",
-    "v8-flags",
-  ],
-  // --only-load: skip the big-image and refusal measurements (their memory
-  // would blur the load's RSS figures)
-  boolean: ["only-load"],
-  default: {
-    rounds: "1",
-    requests: "10000",
-    clients: "128",
-    backend: "wasm",
-    warmup: "500",
+const { args: flags } = parseTaskArgs({
+  command: "deno run -A tasks/soak_serve.ts",
+  summary:
+    `Bounded robustness measurements of \`deno task serve\` on loopback: health
+latency during a 16 MP decode, RSS around big uploads, how fast oversized
+bodies are refused, then N requests at C clients (errors, requests/s,
+p50/p99, mean batch, RSS).`,
+  flags: {
+    requests: { arg: "N", default: "10000", help: "requests of the load" },
+    clients: { arg: "C", default: "128", help: "concurrent clients" },
+    backend: { arg: "NAME", default: "wasm", help: "the server's backend" },
+    warmup: { arg: "N", default: "500", help: "warm-up requests" },
+    rounds: { arg: "N", default: "1", help: "load rounds" },
+    root: {
+      arg: "DIR",
+      help: "serve another checkout (e.g. an older commit) for comparison",
+    },
+    "v8-flags": {
+      arg: "FLAGS",
+      help: "V8 flags for the server process (e.g. heap sizing)",
+    },
+    "only-load": {
+      help: `skip the big-image and refusal measurements (their memory
+would blur the load's RSS figures)`,
+    },
   },
+  rest: "[-- SERVE FLAGS]",
+  epilogue:
+    "Arguments after -- go to the server (e.g. -- --header-timeout-ms 10000).",
 });
 const requests = Number(flags.requests);
 const clients = Number(flags.clients);
@@ -50,28 +60,7 @@ const ROOT = flags.root ?? new URL("../", import.meta.url).pathname;
 const work = await Deno.makeTempDir({ prefix: "vitkd-soak-serve-" });
 
 await initBackend({ backend: "wasm" });
-const modelDir = `${work}/student`;
-const options: ModelOptions = {
-  inputShape: [28, 28, 1],
-  numClasses: 10,
-  patchSize: 7,
-  numDistillationTokens: 2,
-  seed: 1,
-};
-const model = buildModel("vit-tiny", options);
-await saveModel(model, modelDir, {
-  architecture: { name: "vit-tiny", options },
-  classNames: Array.from({ length: 10 }, (_, i) => String(i)),
-  input: {
-    height: 28,
-    width: 28,
-    channels: 1,
-    normalization: { mean: [0.1307], std: [0.3081] },
-  },
-  dataFingerprint: "soak",
-  metrics: {},
-});
-model.dispose();
+const modelDir = await saveQuickStudent(`${work}/student`, "soak");
 
 const child = new Deno.Command(Deno.execPath(), {
   args: [

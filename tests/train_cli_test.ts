@@ -6,10 +6,14 @@ import { initBackend } from "@vitkd/backend";
 import { loadModel } from "@vitkd/models";
 import { evaluateModel } from "../apps/train/training.ts";
 import { loadRunData } from "../apps/train/run_data.ts";
-import { loadRunState, type RunState } from "../apps/train/run_folder.ts";
+import {
+  exists,
+  loadRunState,
+  type RunState,
+} from "../apps/train/run_folder.ts";
 import { readMetrics } from "../apps/train/metrics_log.ts";
+import { type DenoRun, ROOT, runDeno } from "./_deno_run.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
 const MAIN = `${ROOT}apps/train/main.ts`;
 const PERMISSIONS = [
   "--allow-read",
@@ -19,25 +23,8 @@ const PERMISSIONS = [
   "--allow-sys",
 ];
 
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function runCli(args: string[]): Promise<CliResult> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMISSIONS, MAIN, ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+function runCli(args: string[]): Promise<DenoRun> {
+  return runDeno(["run", ...PERMISSIONS, MAIN, ...args]);
 }
 
 // The backend of every run here (VITKD_TEST_BACKEND=cpu for the cpu one).
@@ -438,15 +425,6 @@ Deno.test("--resume without --backend keeps the run's backend; another one is re
   );
   assertEquals(backends, [other, other]);
 });
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 Deno.test({
   name: "clean up the test runs",

@@ -140,7 +140,7 @@ export class BandRunner implements ModelRunner {
 const TINY_CLASSES = ["zero", "one", "two"];
 /** Input normalisation of the tiny student. */
 export const NORMALIZATION = { mean: [0.4], std: [0.3] };
-const TINY_OPTIONS: ModelOptions = {
+const TINY_OPTIONS: UntrainedStudent["options"] = {
   inputShape: [12, 12, 1],
   numClasses: 3,
   dim: 16,
@@ -152,34 +152,78 @@ const TINY_OPTIONS: ModelOptions = {
   seed: 7,
 };
 
-/**
- * Saves an untrained tiny student (12x12 grey, 3 classes, 2 distillation
- * tokens) as `<root>/<run>/student`, like the train app, and returns that folder.
- */
-export async function saveTinyStudent(
-  root: string,
-  run = "tiny-run",
+/** What {@linkcode saveUntrainedStudent} saves. */
+interface UntrainedStudent {
+  options: ModelOptions & { inputShape: [number, number, number] };
+  classNames: string[];
+  normalization: { mean: number[]; std: number[] };
+  dataFingerprint: string;
+}
+
+/** Saves an untrained vit-tiny in `dir`, with the metadata the app reads. */
+async function saveUntrainedStudent(
+  dir: string,
+  student: UntrainedStudent,
 ): Promise<string> {
-  const dir = `${root}/${run}/student`;
+  const [height, width, channels] = student.options.inputShape;
   await Deno.mkdir(dir, { recursive: true });
-  const model = buildModel("vit-tiny", TINY_OPTIONS);
+  const model = buildModel("vit-tiny", student.options);
   try {
     await saveModel(model, dir, {
-      architecture: { name: "vit-tiny", options: TINY_OPTIONS },
-      classNames: TINY_CLASSES,
+      architecture: { name: "vit-tiny", options: student.options },
+      classNames: student.classNames,
       input: {
-        height: 12,
-        width: 12,
-        channels: 1,
-        normalization: NORMALIZATION,
+        height,
+        width,
+        channels,
+        normalization: student.normalization,
       },
-      dataFingerprint: "test",
+      dataFingerprint: student.dataFingerprint,
       metrics: {},
     });
   } finally {
     model.dispose();
   }
   return dir;
+}
+
+/**
+ * Saves an untrained tiny student (12x12 grey, 3 classes, 2 distillation
+ * tokens) as `<root>/<run>/student`, like the train app, and returns that folder.
+ */
+export function saveTinyStudent(
+  root: string,
+  run = "tiny-run",
+): Promise<string> {
+  return saveUntrainedStudent(`${root}/${run}/student`, {
+    options: TINY_OPTIONS,
+    classNames: TINY_CLASSES,
+    normalization: NORMALIZATION,
+    dataFingerprint: "test",
+  });
+}
+
+/**
+ * Saves in `dir` an untrained student shaped like the `quick` preset's
+ * (vit-tiny, patch 7, 28x28 grey, 10 classes, 2 distillation tokens), for
+ * the serving benchmarks: the weights do not change the speed. Returns `dir`.
+ */
+export function saveQuickStudent(
+  dir: string,
+  dataFingerprint: string,
+): Promise<string> {
+  return saveUntrainedStudent(dir, {
+    options: {
+      inputShape: [28, 28, 1],
+      numClasses: 10,
+      patchSize: 7,
+      numDistillationTokens: 2,
+      seed: 1,
+    },
+    classNames: Array.from({ length: 10 }, (_, i) => String(i)),
+    normalization: { mean: [0.1307], std: [0.3081] },
+    dataFingerprint,
+  });
 }
 
 const CRC_TABLE = (() => {

@@ -17,3 +17,14 @@ export function syncDirectory(path: string): void {
     // Not supported here (e.g. Windows): nothing more can be done.
   }
 }
+
+/** Whether something (a file, a folder, a link) is at `path`. */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+}

@@ -27,7 +27,7 @@ import {
 } from "./format.ts";
 import { Journal } from "./journal.ts";
 import { verifyStore } from "./verify.ts";
-import { syncDirectory } from "./fs_util.ts";
+import { exists, syncDirectory } from "./fs_util.ts";
 import type { LayersModel, Tensor2D, Tensor4D } from "./tf_types.ts";
 
 /** The largest finite float16 value. */
@@ -211,16 +211,6 @@ export function buildHeader(options: PrecomputeOptions): StoreHeader {
     });
   }
   return header;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
-  }
 }
 
 /**

@@ -6,6 +6,7 @@ import type { Tensor2D } from "./tf_types.ts";
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 import { LogitStoreError } from "./errors.ts";
+import { exists } from "./fs_util.ts";
 import { verifyStore } from "./verify.ts";
 import {
   chunkByteRange,
@@ -100,15 +101,6 @@ export function storeMismatches(
     }
   }
   return problems;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**

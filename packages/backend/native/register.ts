@@ -1,11 +1,9 @@
 import * as tf from "@tensorflow/tfjs";
 import { type Blas, type BlasStatus, openBlas } from "./blas.ts";
-import {
-  nativeConv2DBackpropFilterConfig,
-  nativeConv2DBackpropInputConfig,
-  nativeConv2DConfig,
-  nativeFusedConv2DConfig,
-} from "./conv.ts";
+import { nativeConv2DConfig } from "./conv2d.ts";
+import { nativeFusedConv2DConfig } from "./fused_conv2d.ts";
+import { nativeConv2DBackpropInputConfig } from "./conv2d_backprop_input.ts";
+import { nativeConv2DBackpropFilterConfig } from "./conv2d_backprop_filter.ts";
 import { nativeBatchMatMulConfig, nativeFusedMatMulConfig } from "./matmul.ts";
 import type { BlasHelper } from "./blas_helper.ts";
 
@@ -24,6 +22,8 @@ type KernelFactory = (
   original: tf.KernelConfig | undefined,
 ) => tf.KernelConfig;
 
+// One entry per kernel file: matmul.ts, conv2d.ts, fused_conv2d.ts,
+// conv2d_backprop_input.ts, conv2d_backprop_filter.ts.
 const FACTORIES: Record<string, KernelFactory> = {
   BatchMatMul: (blas) => nativeBatchMatMulConfig(blas),
   _FusedMatMul: (blas) => nativeFusedMatMulConfig(blas),

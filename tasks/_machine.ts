@@ -1,0 +1,25 @@
+/**
+ * What the benchmarks print about the machine they ran on: figures from a
+ * shared machine mean little without its CPU and its load.
+ */
+
+/** The CPU's model name from /proc/cpuinfo ("unknown cpu" elsewhere). */
+export function cpuModel(): string {
+  try {
+    const info = Deno.readTextFileSync("/proc/cpuinfo");
+    return info.match(/model name\s*:\s*(.+)/)?.[1]?.trim() ?? "unknown cpu";
+  } catch {
+    return "unknown cpu";
+  }
+}
+
+/** The 1, 5 and 15 minute load averages, space-separated ("unknown" elsewhere). */
+export function loadAverage(): string {
+  try {
+    return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(
+      " ",
+    );
+  } catch {
+    return "unknown";
+  }
+}
