@@ -12,8 +12,9 @@
 import * as tf from "@tensorflow/tfjs";
 import { parseTaskArgs } from "./_cli.ts";
 import { cpuModel } from "./_machine.ts";
-import { describeBackend, initBackend, isNativeKernel } from "@vitkd/backend";
-import { conv2dBackpropFilterConfig } from "../packages/backend/wasm_kernels/conv2d_backprop_filter.ts";
+import { describeBackend, initBackend } from "@vitkd/backend";
+import { isNativeKernel } from "@vitkd/backend/native";
+import { conv2dBackpropFilterConfig } from "@vitkd/backend/kernels";
 
 const { args } = parseTaskArgs({
   command: "deno task bench:backend",

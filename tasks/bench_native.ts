@@ -13,7 +13,8 @@
 import { parseTaskArgs } from "./_cli.ts";
 import { cpuModel } from "./_machine.ts";
 import * as tf from "@tensorflow/tfjs";
-import { describeBackend, initBackend, loadNativeBlas } from "@vitkd/backend";
+import { describeBackend, initBackend } from "@vitkd/backend";
+import { loadNativeBlas } from "@vitkd/backend/native";
 import { buildModel } from "@vitkd/models";
 
 const { args, fail } = parseTaskArgs({

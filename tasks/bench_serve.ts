@@ -17,7 +17,7 @@ import {
   initBackend,
 } from "@vitkd/backend";
 import { encodePng, saveQuickStudent } from "../apps/serve/testing.ts";
-import { loadRunner } from "../apps/serve/model.ts";
+import { loadRunner } from "@vitkd/serve";
 
 const { args: flags, fail } = parseTaskArgs({
   command: "deno task bench:serve",

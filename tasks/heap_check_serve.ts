@@ -8,9 +8,7 @@
 // request; RSS without a trend means nothing native does either.
 import { parseTaskArgs } from "./_cli.ts";
 import { initBackend } from "@vitkd/backend";
-import { createApp } from "../apps/serve/app.ts";
-import { loadRunner } from "../apps/serve/model.ts";
-import { startServer } from "../apps/serve/server.ts";
+import { createApp, loadRunner, startServer } from "@vitkd/serve";
 import { encodePng, saveQuickStudent } from "../apps/serve/testing.ts";
 
 const { args: flags, fail } = parseTaskArgs({

@@ -9,12 +9,58 @@
  * console.log(describeBackend(info));
  * ```
  *
+ * The root export is what a trainer needs: choosing and readying a backend,
+ * the fused operations the models call (each a single kernel where the
+ * backend has one), and the in-place GPU updates of the optimizer and batch
+ * norm. The kernels themselves and their registration are under
+ * `@vitkd/backend/kernels`; the native BLAS path under
+ * `@vitkd/backend/native`.
+ *
  * @module
  */
-export * from "./cnn_kernels/mod.ts";
-export * from "./fused/mod.ts";
-export * from "./init.ts";
-export * from "./native/mod.ts";
-export * from "./wasm_kernels/mod.ts";
-export * from "./webgpu/mod.ts";
+export {
+  BACKEND_CHOICES,
+  type BackendChoice,
+  type BackendInfo,
+  describeBackend,
+  initBackend,
+  type InitBackendOptions,
+} from "./init.ts";
+export {
+  fusedBatchNormTraining,
+  fusedInvolution,
+  hasFusedBatchNorm,
+  hasFusedInvolution,
+} from "./cnn_kernels/ops.ts";
+export type { InvolutionAttrs } from "./cnn_kernels/involution.ts";
+export {
+  fusedGelu,
+  fusedKernelsActive,
+  fusedLayerNorm,
+  fusedSoftmax,
+  headsToTokens,
+  padTokens,
+  sliceTokens,
+  tokensToHeads,
+} from "./fused/ops.ts";
+export {
+  type AdamWItem,
+  type AdamWUpdateConstants,
+  adamwUpdateInPlace,
+  adamwUpdateManyInPlace,
+  adamwVariablesPerDispatch,
+  canUpdateInPlace,
+} from "./webgpu/adamw_update.ts";
+export { globalNormAndClipScale } from "./webgpu/global_norm.ts";
+export { movingAveragesInPlace } from "./webgpu/moving_average.ts";
+export {
+  fusedObjective,
+  hasFusedObjective,
+  type ObjectiveAttrs,
+} from "./webgpu/objective.ts";
+export {
+  type CountOptions,
+  countWebGpuWork,
+  type WebGpuWork,
+} from "./webgpu/work_counter.ts";
 export * from "./tf_types.ts";

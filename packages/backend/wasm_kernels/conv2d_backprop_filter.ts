@@ -1,4 +1,4 @@
-import type * as tf from "@tensorflow/tfjs";
+import type { KernelConfig } from "../tf_types.ts";
 import {
   type ConvGradientAttrs,
   convGradientInfo,
@@ -28,7 +28,7 @@ interface BackpropFilterAttrs extends ConvGradientAttrs {
  * 3x3x16x32 stride-2 filter, im2col + matmul took ~500 ms and this ~60 ms.
  * A 1x1 stride-1 unpadded filter is a plain product xᵀ·dy instead.
  */
-export const conv2dBackpropFilterConfig: tf.KernelConfig = {
+export const conv2dBackpropFilterConfig: KernelConfig = {
   kernelName: "Conv2DBackpropFilter",
   backendName: WASM,
   kernelFunc: ({ inputs, backend, attrs }) => {

@@ -11,3 +11,4 @@
  * @module
  */
 export { registerWasmTrainingKernels } from "./register.ts";
+export { conv2dBackpropFilterConfig } from "./conv2d_backprop_filter.ts";
