@@ -3,7 +3,7 @@
  * composed from the backend's own fast kernels.
  *
  * ```ts
- * import { registerWasmTrainingKernels } from "@vitkd/backend";
+ * import { registerWasmTrainingKernels } from "@vitkd/backend/kernels";
  *
  * console.log(registerWasmTrainingKernels());
  * ```
