@@ -8,7 +8,7 @@ import {
   type Normalization,
   subsetPerClass,
 } from "@vitkd/data";
-import { hashSeed } from "@vitkd/data";
+import { streamSeed } from "./seed_streams.ts";
 import type { TrainConfig } from "./config.ts";
 import { ProgressBar, type ProgressSink } from "./progress.ts";
 
@@ -51,12 +51,16 @@ export async function loadRunData(
   };
   const fullTrain = await load("train");
   const fullTest = await load("test");
-  const train = config.perClass === null
-    ? fullTrain
-    : subsetPerClass(fullTrain, config.perClass, hashSeed(config.seed, 1));
-  const test = config.testPerClass === null
-    ? fullTest
-    : subsetPerClass(fullTest, config.testPerClass, hashSeed(config.seed, 2));
+  const train = config.perClass === null ? fullTrain : subsetPerClass(
+    fullTrain,
+    config.perClass,
+    streamSeed(config.seed, "trainSubset"),
+  );
+  const test = config.testPerClass === null ? fullTest : subsetPerClass(
+    fullTest,
+    config.testPerClass,
+    streamSeed(config.seed, "testSubset"),
+  );
   const normalization = knownNormalization(config.dataset.kind) ??
     computeNormalization(train);
   return {

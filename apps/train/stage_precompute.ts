@@ -1,4 +1,4 @@
-import { hashSeed } from "@vitkd/data";
+import { streamSeed } from "./seed_streams.ts";
 import {
   precompute,
   type StoreEncoding as StoreFileEncoding,
@@ -29,7 +29,7 @@ export function storeEncoding(
 
 /** The base seed of the stored views: view v of image i uses `viewSeed(base, i, v)`. */
 export function storeBaseSeed(config: TrainConfig): number {
-  return hashSeed(config.seed, 300);
+  return streamSeed(config.seed, "storedViews");
 }
 
 /** A loaded teacher: its model plus what the store records about it. */

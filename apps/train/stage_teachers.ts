@@ -1,4 +1,5 @@
-import { hashSeed, iterateBatches } from "@vitkd/data";
+import { iterateBatches } from "@vitkd/data";
+import { streamSeed } from "./seed_streams.ts";
 import { recalibrateBatchNorm } from "./batch_norm_calibration.ts";
 import {
   buildModel,
@@ -50,7 +51,7 @@ export async function teachersStage(ctx: RunContext): Promise<void> {
     const options = resolveOptions(kind, {
       inputShape: [data.train.height, data.train.width, data.train.channels],
       numClasses: data.train.classNames.length,
-      seed: hashSeed(config.seed, 100 + i),
+      seed: streamSeed(config.seed, "teacherInit", i),
     });
     const model = buildModel(kind, options);
     try {
@@ -68,7 +69,7 @@ export async function teachersStage(ctx: RunContext): Promise<void> {
         weightDecay: config.weightDecay,
         warmupEpochs: Math.min(config.warmupEpochs, config.teacherEpochs / 2),
         loss: { kind: "none", labelSmoothing: config.labelSmoothing },
-        seed: hashSeed(config.seed, 200 + i),
+        seed: streamSeed(config.seed, "teacherTraining", i),
         checkpointDir: ctx.paths.checkpoint(jobId),
         interrupt: ctx.interrupt,
         budget: ctx.budget,
@@ -81,7 +82,7 @@ export async function teachersStage(ctx: RunContext): Promise<void> {
         model,
         iterateBatches(data.train, {
           batchSize: config.teacherBatchSize,
-          seed: hashSeed(config.seed, 600 + i),
+          seed: streamSeed(config.seed, "teacherRecalibration", i),
           augment: data.augment,
           normalization: data.normalization,
         }),
@@ -113,7 +114,7 @@ export async function teachersStage(ctx: RunContext): Promise<void> {
               data.train.channels,
             ],
             numClasses: data.train.classNames.length,
-            seed: hashSeed(config.seed, 100 + i),
+            seed: streamSeed(config.seed, "teacherInit", i),
           },
         },
         classNames: data.train.classNames,
