@@ -49,3 +49,5 @@ export * from "./loop.ts";
 export * from "./checkpoint.ts";
 export * from "./evaluate.ts";
 export * from "./batches.ts";
+export * from "./significance.ts";
+export * from "./outcomes.ts";

@@ -10,14 +10,14 @@
  */
 import { type Arm, ARMS, COMPARISONS, type FairBudget } from "./fair_setup.ts";
 import type { ArmResult, TeacherResult } from "./fair_runs.ts";
-import { decodeOutcomes } from "./outcomes.ts";
 import {
+  decodeOutcomes,
   formatP,
   holmAdjust,
   mcnemarFromOutcomes,
   type PairedTTest,
   pairedTTest,
-} from "./paired_tests.ts";
+} from "@vitkd/distill";
 import {
   formatAccuracy,
   formatSeconds,

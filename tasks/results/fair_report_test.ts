@@ -9,8 +9,7 @@ import {
   verdictOf,
 } from "./fair_report.ts";
 import { FAIR_BUDGETS } from "./fair_setup.ts";
-import { encodeOutcomes } from "./outcomes.ts";
-import { pairedTTest } from "./paired_tests.ts";
+import { encodeOutcomes, pairedTTest } from "@vitkd/distill";
 
 /** An arm result whose first `right` of 100 test images are right. */
 function result(arm: string, seed: number, right: number): ArmResult {

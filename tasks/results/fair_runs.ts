@@ -21,6 +21,8 @@ import {
   subsetPerClass,
 } from "@vitkd/data";
 import {
+  encodeOutcomes,
+  predictOutcomes,
   StoreLogitSource,
   type TeacherLogitSource,
   type TrainingBatch,
@@ -35,7 +37,6 @@ import {
   buildModel,
   loadModel,
   modelStats,
-  predictProbabilities,
   resolveOptions,
   saveModel,
   weightFingerprint,
@@ -55,7 +56,6 @@ import {
   seedFor,
   type TeacherSpec,
 } from "./fair_setup.ts";
-import { encodeOutcomes } from "./outcomes.ts";
 
 /** The images of one seed. */
 export interface SeedData {
@@ -150,35 +150,12 @@ export interface TeacherResult {
 }
 
 /** Per-image outcomes (1 = right) of a model's averaged heads on `dataset`. */
-export async function outcomesOf(
+export function outcomesOf(
   model: tf.LayersModel,
   dataset: ImageDataset,
   normalization: Normalization,
 ): Promise<Uint8Array> {
-  const right = new Uint8Array(dataset.count);
-  let offset = 0;
-  for await (
-    const batch of iterateBatches(dataset, {
-      batchSize: 250,
-      shuffle: false,
-      normalization,
-    })
-  ) {
-    try {
-      const guess = tf.tidy(() =>
-        predictProbabilities(model, batch.x).argMax(-1)
-      );
-      const [g, y] = await Promise.all([guess.data(), batch.y.data()]);
-      guess.dispose();
-      for (let i = 0; i < g.length; i++) {
-        right[offset + i] = g[i] === y[i] ? 1 : 0;
-      }
-      offset += g.length;
-    } finally {
-      batch.dispose();
-    }
-  }
-  return right;
+  return predictOutcomes(model, dataset, normalization);
 }
 
 function mean(values: Uint8Array): number {

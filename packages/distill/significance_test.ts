@@ -9,7 +9,7 @@ import {
   regularizedBeta,
   studentTQuantile,
   studentTTwoSided,
-} from "./paired_tests.ts";
+} from "./significance.ts";
 
 Deno.test("logGamma matches factorials and Γ(½) = √π", () => {
   assertAlmostEquals(logGamma(1), 0, 1e-13);
