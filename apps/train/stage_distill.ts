@@ -1,6 +1,10 @@
 import type * as tf from "@tensorflow/tfjs";
 import { type AugmentSpec, hashSeed } from "@vitkd/data";
-import { type LossConfig, StoreLogitSource } from "@vitkd/distill";
+import {
+  type LossConfig,
+  StoreLogitSource,
+  type ViewPlan,
+} from "@vitkd/distill";
 import { openStore, type StoreReader } from "@vitkd/logit-store";
 import {
   buildModel,
@@ -15,6 +19,7 @@ import type { TrainConfig } from "./config.ts";
 import type { RunContext } from "./context.ts";
 import type { RunData } from "./run_data.ts";
 import type { ModelResult } from "./run_folder.ts";
+import { storeBaseSeed } from "./stage_precompute.ts";
 import { teacherNames } from "./stage_teachers.ts";
 import {
   evaluateModel,
@@ -64,6 +69,8 @@ interface StudentJob {
   tokens: number;
   loss: LossConfig;
   reader?: StoreReader;
+  /** Stored views to replay without a store (the baseline: the student's views). */
+  views?: ViewPlan;
 }
 
 async function trainStudent(
@@ -102,7 +109,7 @@ async function trainStudent(
         | undefined,
       views: header
         ? { views: header.views, baseSeed: header.baseSeed }
-        : undefined,
+        : job.views,
       epochs: config.epochs,
       batchSize: config.batchSize,
       learningRate: config.learningRate,
@@ -226,6 +233,12 @@ export async function distillStage(ctx: RunContext): Promise<void> {
       dir: ctx.paths.baseline,
       tokens: 0,
       loss: { kind: "none", labelSmoothing: config.labelSmoothing },
+      // The same stored views as the student, in the same order: a fresh
+      // view per epoch would give the baseline more augmentation than the
+      // student gets, and the comparison would measure that instead.
+      views: config.augment
+        ? { views: config.views, baseSeed: storeBaseSeed(config) }
+        : undefined,
     });
     await ctx.save();
   }

@@ -230,6 +230,13 @@ export const ARMS: readonly Arm[] = [
     label: "INN + INN' (two tokens)",
     teachers: ["inn", "inn2"],
   },
+  {
+    // last, so that a seed's five learned-token arms finish first
+    id: "cnn-inn-stems",
+    label: "CNN + INN, stem tokens (Co-advise)",
+    teachers: ["cnn", "inn"],
+    tokens: "stems",
+  },
 ];
 
 /** The comparisons of the table, `a - b`, the method's claim first. */
@@ -250,6 +257,11 @@ export const COMPARISONS: readonly { a: string; b: string; why: string }[] = [
   { a: "cnn-w2", b: "none", why: "one CNN teacher" },
   { a: "cnn-cnn", b: "none", why: "two CNN teachers" },
   { a: "inn-inn", b: "none", why: "two INN teachers" },
+  {
+    a: "cnn-inn-stems",
+    b: "cnn-inn",
+    why: "Co-advise's stem tokens against learned (DeiT) tokens, same teachers",
+  },
 ];
 
 /** The loss weights of an arm: class head 1, the distillation weight split over its tokens. */
