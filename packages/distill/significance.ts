@@ -247,11 +247,15 @@ export function mcnemarFromOutcomes(
   return mcnemarExact(onlyA, onlyB);
 }
 
-/** A p-value for a table: 3 significant digits, `< 0.001` below that. */
+/**
+ * A p-value for a table: two decimals from 0.1 up, three significant digits
+ * below (so 0.0503 is not printed as a bare 0.050 next to the 5 % level),
+ * `< 0.001` below that.
+ */
 export function formatP(p: number): string {
   if (Number.isNaN(p)) return "—";
   if (p < 0.001) return "< 0.001";
-  return p >= 0.1 ? p.toFixed(2) : p.toPrecision(2);
+  return p >= 0.1 ? p.toFixed(2) : p.toPrecision(3);
 }
 
 /**

@@ -88,7 +88,8 @@ Deno.test("mcnemarFromOutcomes counts the discordant pairs", () => {
 
 Deno.test("formatP writes p-values compactly", () => {
   assertEquals(formatP(0.2345), "0.23");
-  assertEquals(formatP(0.0456), "0.046");
+  assertEquals(formatP(0.0456), "0.0456");
+  assertEquals(formatP(0.05031), "0.0503");
   assertEquals(formatP(0.0004), "< 0.001");
   assertEquals(formatP(NaN), "—");
 });

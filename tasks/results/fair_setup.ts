@@ -142,7 +142,7 @@ export const FAIR_BUDGETS: Record<string, FairBudget> = {
     backend: "auto",
     teacherBackend: "auto",
     needs:
-      "2 quiet CPU cores (wasm + OpenBLAS): about 26 min a seed (four teachers ~10 min, four stores ~2 min, five students ~3 min each), about 2.2 h for five seeds; resumable",
+      "2 CPU cores (wasm + OpenBLAS): measured about 35-40 min a seed on a machine shared with another job (four teachers ~13 min, four stores ~2 min, five learned-token students ~3.3 min each, the stem-token student ~5.4 min), so about 3 h for five seeds, less on quiet cores; resumable across machines",
   },
   gpu: {
     perClass: 500,
