@@ -28,7 +28,13 @@
 import { parseArgs } from "@std/cli/parse-args";
 import { describeBackend, initBackend } from "@vitkd/backend";
 import { loadDataset } from "@vitkd/data";
-import { installInterrupt, MetricsLog, stderrSink } from "@vitkd/train";
+import {
+  installInterrupt,
+  INTERRUPTED_EXIT_CODE,
+  InterruptedError,
+  MetricsLog,
+  stderrSink,
+} from "@vitkd/train";
 import { join } from "node:path";
 import {
   type Arm,
@@ -385,6 +391,13 @@ if (import.meta.main) {
   try {
     await main(Deno.args);
   } catch (error) {
+    if (error instanceof InterruptedError) {
+      // the arm in progress wrote a checkpoint; finished arms are on disk
+      console.error(
+        "bench:results: interrupted; run the same command again to resume",
+      );
+      Deno.exit(INTERRUPTED_EXIT_CODE);
+    }
     console.error(
       `bench:results: ${error instanceof Error ? error.stack : error}`,
     );
