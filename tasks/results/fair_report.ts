@@ -362,15 +362,24 @@ export function fairReportSvg(input: FairReportInput): string {
   const bottom = 46;
   const width = labelWidth + plotWidth + 140;
   const height = top + Math.max(1, figures.length) * rowHeight + bottom;
-  const values = figures.flatMap((c) => [
-    ...c.diffs,
-    c.tTest.ci95[0],
-    c.tTest.ci95[1],
-  ]).filter(Number.isFinite).map((d) => 100 * d);
-  const extent = Math.max(2, ...values.map(Math.abs));
-  const lo = -Math.ceil(extent);
+  const dots = figures.flatMap((c) => c.diffs).filter(Number.isFinite).map((
+    d,
+  ) => Math.abs(100 * d));
+  const intervals = figures.flatMap((c) => c.tTest.ci95).filter(
+    Number.isFinite,
+  ).map((d) => Math.abs(100 * d));
+  // with two or three seeds an interval can be ten times the differences:
+  // cap the axis so the dots stay readable (whiskers are clipped at the edge)
+  const dotExtent = Math.max(2, ...dots);
+  const extent = Math.min(
+    Math.max(dotExtent, ...intervals),
+    2 * dotExtent + 1,
+  );
   const hi = Math.ceil(extent);
-  const x = (pt: number) => labelWidth + ((pt - lo) / (hi - lo)) * plotWidth;
+  const lo = -hi;
+  const clip = (pt: number) => Math.max(lo, Math.min(hi, pt));
+  const x = (pt: number) =>
+    labelWidth + ((clip(pt) - lo) / (hi - lo)) * plotWidth;
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="${width}" height="${height}" fill="white"/>`,
@@ -382,8 +391,9 @@ export function fairReportSvg(input: FairReportInput): string {
       )
     }</text>`,
   ];
-  const step = hi - lo > 12 ? 4 : hi - lo > 6 ? 2 : 1;
-  for (let t = lo; t <= hi; t += step) {
+  const step = hi > 12 ? 4 : hi > 6 ? 2 : 1;
+  // ticks on multiples of the step, so zero is always one of them
+  for (let t = Math.ceil(lo / step) * step; t <= hi; t += step) {
     parts.push(
       `<line x1="${x(t).toFixed(1)}" y1="${top - 8}" x2="${
         x(t).toFixed(1)

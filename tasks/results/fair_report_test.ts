@@ -96,6 +96,7 @@ Deno.test("the report, plot and JSON carry the arms and p-values", () => {
   const svg = fairReportSvg(input(arms));
   assertEquals(svg.match(/<circle /g)?.length, 3);
   assert(!svg.includes("NaN"), svg);
+  assert(svg.includes('stroke="#333"'), "the zero line is drawn");
   const json = fairReportJson(input(arms)) as { test: { p: number }[] };
   assertEquals(json.test.length, 1);
   assert(json.test[0].p < 0.05);
