@@ -129,8 +129,7 @@ export interface PairedTTest {
 
 /**
  * Student's paired t-test of the differences `a[i] - b[i]`. Differences
- * that are all equal give t = ±∞ (p = 0) when their mean is not zero and
- * p = 1 when it is.
+ * that are all equal have no spread to test against: t and p are NaN.
  */
 export function pairedTTest(
   a: readonly number[],
@@ -160,14 +159,18 @@ export function pairedTTest(
   );
   const se = sdDiff / Math.sqrt(n);
   const df = n - 1;
-  if (se === 0) {
+  // rounding leaves ~1e-17 of spread in differences that are really equal
+  if (sdDiff <= 1e-12 * Math.max(1, Math.abs(meanDiff))) {
+    // identical differences (e.g. two seeds that happen to agree to the
+    // last digit): the t statistic is undefined, and p = 0 would claim a
+    // certainty no two or three seeds can give
     return {
       n,
       meanDiff,
       sdDiff,
-      t: meanDiff === 0 ? 0 : Math.sign(meanDiff) * Infinity,
+      t: NaN,
       df,
-      p: meanDiff === 0 ? 1 : 0,
+      p: NaN,
       ci95: [meanDiff, meanDiff],
     };
   }

@@ -106,6 +106,9 @@ export function verdictOf(
   holmP: number,
 ): string {
   if (test.n < 2) return "too few seeds for a test";
+  if (Number.isNaN(test.p)) {
+    return "no test: the per-seed differences are identical";
+  }
   if (!(holmP < 0.05)) return "no significant difference";
   return test.meanDiff > 0
     ? `${label.a} better (p < 0.05 after Holm)`
@@ -216,7 +219,7 @@ function comparisonTable(figures: ComparisonFigures[]): string {
       `\`${c.a}\` − \`${c.b}\``,
       String(c.seeds.length),
       `${signed(100 * c.tTest.meanDiff)} pt`,
-      c.seeds.length > 1
+      c.seeds.length > 1 && !Number.isNaN(c.tTest.p)
         ? `${signed(100 * c.tTest.ci95[0])} … ${signed(100 * c.tTest.ci95[1])}`
         : "—",
       formatP(c.tTest.p),

@@ -78,6 +78,11 @@ Deno.test("the verdict says no significant difference unless Holm p < 0.05", () 
     verdictOf({ a: "x", b: "y" }, t, 0.3),
     "no significant difference",
   );
+  const same = pairedTTest([0.5, 0.6], [0.4, 0.5]);
+  assertEquals(
+    verdictOf({ a: "x", b: "y" }, same, NaN),
+    "no test: the per-seed differences are identical",
+  );
   assertEquals(
     verdictOf({ a: "x", b: "y" }, t, 0.01),
     "x better (p < 0.05 after Holm)",
