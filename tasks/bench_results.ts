@@ -1,252 +1,76 @@
 /**
- * The headline results: on CIFAR-10 with few training images per class,
- * the CNN and INN teachers (and their averaged ensemble), then the same ViT
- * student under the same budget without distillation, with each teacher
- * alone, with both (one token each: the method), with the averaged ensemble
- * and with hard instead of soft two-token distillation. Writes a markdown
- * table, an SVG plot and the raw figures.
+ * The fair test of the two-teacher claim on CIFAR-10 with few images per
+ * class: per seed, four teachers (CNN, CNN', INN, INN'; no label smoothing),
+ * one logit store per teacher over the same stored views, and five students
+ * that differ only in which teachers fill their distillation terms, at the
+ * same total distillation weight: none, CNN (weight 2), CNN + CNN',
+ * CNN + INN, INN + INN'. Every student, the no-teacher one too, trains on
+ * the same stored views. Choices are made on a validation split carved from
+ * unused training images; the test set is evaluated once per finished
+ * model. The table carries a paired t-test over seeds and McNemar's test per
+ * seed.
  *
- *   deno task bench:results --budget tiny   # minutes: proves the harness
- *   deno task bench:results --budget cpu    # 2 CPU cores, about an hour
- *   deno task bench:results --budget gpu    # WebGPU, several seeds
- *     [--data-path DIR] [--per-class N] [--test-per-class N|all]
- *     [--teacher-epochs N] [--epochs N] [--seeds 0,1,2] [--backend B]
- *     [--teacher-backend B]
- *     [--runs-dir DIR] [--out DIR] [--cache-dir DIR]
+ *   deno task bench:results --budget cpu          # five seeds, about 2.2 h on 2 quiet cores
+ *   deno task bench:results --budget tiny         # minutes: proves the harness
+ *     [--seeds 0,1,2] [--arms none,cnn-inn] [--split val|test]
+ *     [--dim N] [--depth N] [--heads N] [--mlp-dim N] [--epochs N]
+ *     [--tau X] [--views V] [--data-path DIR] [--runs-dir DIR]
+ *     [--out DIR] [--cache-dir DIR] [--report-only]
  *
- * Drives the train app in-process (`main(args)` of `@vitkd/train`), one run
- * folder per seed and variant under `--runs-dir`. Teachers train once per
- * seed and their logits are stored once; the two-teacher variants copy that
- * store, the single-teacher variants get a store of their teacher's logits
- * (precomputed from the same saved teacher). A complete run is skipped, an
- * unfinished one resumed, so the command can be stopped and started again.
+ * Resumable across machines: every finished (seed, arm) is one small JSON
+ * file under `<out>/runs/`, committed with the docs; a later invocation
+ * skips those and resumes an unfinished arm from its checkpoint under
+ * `--runs-dir` when that is still there. The report is rewritten after each
+ * arm from whatever has finished.
  *
  * @module
  */
 import { parseArgs } from "@std/cli/parse-args";
-import * as tf from "@tensorflow/tfjs";
-import { iterateBatches } from "@vitkd/data";
-import { loadModel } from "@vitkd/models";
+import { describeBackend, initBackend } from "@vitkd/backend";
+import { loadDataset } from "@vitkd/data";
 import {
-  loadRunData,
-  loadRunState,
-  main as train,
-  newRunState,
-  parseCommandLine,
-  type RunState,
-  saveRunState,
+  installInterrupt,
+  INTERRUPTED_EXIT_CODE,
+  InterruptedError,
+  MetricsLog,
+  stderrSink,
 } from "@vitkd/train";
 import { join } from "node:path";
 import {
-  comparisonTable,
-  formatAccuracy,
-  formatBytes,
-  formatSeconds,
-  type ResultRow,
-  resultsSvg,
-  resultsTable,
-  spreadOf,
-} from "./results/stats.ts";
-
-/** A named set of sizes. */
-interface Budget {
-  perClass: number;
-  testPerClass: number | "all";
-  teacherEpochs: number;
-  teacherBatchSize: number;
-  student: string;
-  studentOptions: Record<string, number>;
-  epochs: number;
-  batchSize: number;
-  learningRate: number;
-  warmup: number;
-  labelSmoothing: number;
-  views: number;
-  seeds: number[];
-  backend: string;
-  /**
-   * Backend of the teachers' training and logit precompute, when not
-   * `backend`: tfjs-webgpu trains the small conv nets slowly (resnet8 32
-   * img/s on an H100 against about 480 on 2 CPU cores with wasm), so the
-   * gpu budget trains them on the CPU and the students on the GPU.
-   */
-  teacherBackend?: string;
-  needs: string;
-}
-
-const BUDGETS: Record<string, Budget> = {
-  tiny: {
-    perClass: 20,
-    testPerClass: 20,
-    teacherEpochs: 1,
-    teacherBatchSize: 50,
-    student: "vit-tiny",
-    studentOptions: { patch: 8, dim: 32, depth: 1, heads: 2, "mlp-dim": 64 },
-    epochs: 2,
-    batchSize: 50,
-    learningRate: 1e-3,
-    warmup: 1,
-    labelSmoothing: 0,
-    views: 2,
-    seeds: [0],
-    backend: "auto",
-    needs: "a few minutes on 2 CPU cores (most of it decoding CIFAR-10 once)",
-  },
-  cpu: {
-    perClass: 500,
-    testPerClass: "all",
-    // Sized from measured runs on the 2-core machine (wasm + OpenBLAS): one
-    // seed (two teachers, their store, six students, ten thousand test
-    // images each) took 20 min, so three seeds fit about an hour.
-    teacherEpochs: 10,
-    teacherBatchSize: 64,
-    student: "vit-tiny",
-    studentOptions: { patch: 4, dim: 48, depth: 2, heads: 3, "mlp-dim": 96 },
-    epochs: 20,
-    batchSize: 64,
-    learningRate: 1e-3,
-    warmup: 2,
-    labelSmoothing: 0.1,
-    views: 4,
-    seeds: [0, 1, 2],
-    backend: "auto",
-    needs:
-      "2 CPU cores (wasm backend, OpenBLAS when installed), about an hour: 20 min per seed, three seeds; `--ablations` adds six students per seed (about 15 min)",
-  },
-  gpu: {
-    perClass: 500,
-    testPerClass: "all",
-    teacherEpochs: 30,
-    teacherBatchSize: 64,
-    student: "vit-small",
-    studentOptions: { patch: 4 },
-    epochs: 100,
-    batchSize: 64,
-    learningRate: 5e-4,
-    warmup: 5,
-    labelSmoothing: 0.1,
-    views: 8,
-    seeds: [0, 1, 2],
-    backend: "webgpu",
-    teacherBackend: "wasm",
-    needs:
-      "a GPU that Deno's WebGPU can use for the students, the CPU (wasm) for the teachers; estimated from measured throughput (H100: vit-small 269 train img/s; 2 CPU cores: resnet8 ~480, rednet8 ~330 img/s) at about 3.5 h per seed (teachers ~15 min, six students ~3 h), three seeds",
-  },
-};
-
-const CNN = "resnet8";
-const INN = "rednet8";
-
-/** One student variant: how it is trained and where its teachers come from. */
-interface Variant {
-  id: string;
-  label: string;
-  loss: "none" | "multi" | "ensemble" | "hard";
-  teachers: string[];
-  /** Train-app flags beyond the budget's (the investigation's changes). */
-  args?: string[];
-}
-
-const VARIANTS: Variant[] = [
-  { id: "none", label: "student, no distillation", loss: "none", teachers: [] },
-  {
-    id: "cnn",
-    label: "student, CNN teacher only (1 token)",
-    loss: "multi",
-    teachers: [CNN],
-  },
-  {
-    id: "inn",
-    label: "student, INN teacher only (1 token)",
-    loss: "multi",
-    teachers: [INN],
-  },
-  {
-    id: "both",
-    label: "student, CNN + INN (2 tokens, soft)",
-    loss: "multi",
-    teachers: [CNN, INN],
-  },
-  {
-    id: "ensemble",
-    label: "student, averaged ensemble (1 token)",
-    loss: "ensemble",
-    teachers: [CNN, INN],
-  },
-  {
-    id: "hard",
-    label: "student, CNN + INN (2 tokens, hard)",
-    loss: "hard",
-    teachers: [CNN, INN],
-  },
-];
-
-/**
- * The investigation (`--ablations`): the two-token student with one change
- * each, to see what moves it against the single-teacher students. With equal
- * weights the two-token loss puts twice the single-teacher distillation
- * weight on the teachers; `both-half` gives it the same total; `tau4` softens
- * the targets so more of each teacher's ranking of the wrong classes, where
- * the two teachers differ, reaches the student; `cnn-w2` and `ensemble-w2`
- * give one token the two-token student's total distillation weight, which
- * separates "two teachers" from "twice the weight".
- */
-const ABLATIONS: Variant[] = [
-  {
-    id: "both-half",
-    label: "student, CNN + INN, weights 1, ½, ½",
-    loss: "multi",
-    teachers: [CNN, INN],
-    args: ["--weights", "1,0.5,0.5"],
-  },
-  {
-    id: "both-tau4",
-    label: "student, CNN + INN, tau 4",
-    loss: "multi",
-    teachers: [CNN, INN],
-    args: ["--tau", "4"],
-  },
-  {
-    id: "cnn-tau4",
-    label: "student, CNN teacher only, tau 4",
-    loss: "multi",
-    teachers: [CNN],
-    args: ["--tau", "4"],
-  },
-  {
-    id: "cnn-w2",
-    label: "student, CNN teacher only, weights 1, 2",
-    loss: "multi",
-    teachers: [CNN],
-    args: ["--weights", "1,2"],
-  },
-  {
-    id: "ensemble-w2",
-    label: "student, averaged ensemble, weights 1, 2",
-    loss: "ensemble",
-    teachers: [CNN, INN],
-    args: ["--weights", "1,2"],
-  },
-  {
-    id: "ensemble-tau4",
-    label: "student, averaged ensemble, tau 4",
-    loss: "ensemble",
-    teachers: [CNN, INN],
-    args: ["--tau", "4"],
-  },
-];
+  type Arm,
+  ARMS,
+  budgetKey,
+  FAIR_BUDGETS,
+  type FairBudget,
+  teacherSpecs,
+} from "./results/fair_setup.ts";
+import {
+  type ArmResult,
+  ensureStore,
+  ensureTeacher,
+  type FairContext,
+  runArm,
+  seedData,
+  type TeacherResult,
+  writeJsonAtomic,
+} from "./results/fair_runs.ts";
+import {
+  fairReportJson,
+  fairReportMarkdown,
+  fairReportSvg,
+  type SeedTeachers,
+} from "./results/fair_report.ts";
 
 interface Settings {
   budgetName: string;
-  budget: Budget;
+  budget: FairBudget;
+  arms: Arm[];
+  useTest: boolean;
   dataPath: string;
   runsDir: string;
-  cacheDir: string;
   outDir: string;
-  ablations: boolean;
-  /** The variants to run, in table order (all of the table's by default). */
-  variants: Variant[];
-  /** The flags this invocation was given, for the report. */
+  cacheDir: string;
+  reportOnly: boolean;
   commandLine: string[];
 }
 
@@ -259,21 +83,23 @@ function parseSettings(args: string[]): Settings {
   const flags = parseArgs(args, {
     string: [
       "budget",
-      "data-path",
-      "per-class",
-      "test-per-class",
-      "teacher-epochs",
-      "epochs",
       "seeds",
-      "backend",
-      "teacher-backend",
-      "variants",
+      "arms",
+      "split",
+      "dim",
+      "depth",
+      "heads",
+      "mlp-dim",
+      "epochs",
+      "tau",
+      "views",
+      "data-path",
       "runs-dir",
       "out",
       "cache-dir",
     ],
-    boolean: ["help", "ablations"],
-    default: { budget: "cpu" },
+    boolean: ["help", "report-only"],
+    default: { budget: "cpu", split: "test" },
     unknown: (arg: string) => {
       if (arg.startsWith("-")) fail(`unknown flag ${arg}`);
       return true;
@@ -281,37 +107,27 @@ function parseSettings(args: string[]): Settings {
   });
   if (flags.help) {
     console.log(
-      "deno task bench:results [--budget tiny|cpu|gpu] [--data-path DIR] [--per-class N]\n" +
-        "  [--test-per-class N|all] [--teacher-epochs N] [--epochs N]\n" +
-        "  [--seeds 0,1,2] [--backend auto|webgpu|wasm|cpu] [--teacher-backend B]\n" +
-        "  [--runs-dir DIR] [--out DIR] [--cache-dir DIR]\n" +
-        "  [--ablations]   also the investigation: halved and doubled distillation weights, tau 4\n" +
-        "  [--variants ID,..] only these students (ids: " +
-        [...VARIANTS, ...ABLATIONS].map((v) => v.id).join(", ") + ")",
+      "deno task bench:results [--budget tiny|cpu|gpu] [--seeds 0,1,2] [--arms ID,..]\n" +
+        "  [--split val|test]   val: evaluate on the validation split only (for choices)\n" +
+        "  [--dim N] [--depth N] [--heads N] [--mlp-dim N] [--epochs N] [--tau X] [--views V]\n" +
+        "  [--data-path DIR] [--runs-dir DIR] [--out DIR] [--cache-dir DIR]\n" +
+        "  [--report-only]      rewrite the report from the finished results\n" +
+        `arms: ${ARMS.map((a) => a.id).join(", ")}`,
     );
     Deno.exit(0);
   }
   const budgetName = flags.budget;
-  const base = BUDGETS[budgetName];
+  const base = FAIR_BUDGETS[budgetName];
   if (!base) {
     fail(
       `--budget: "${budgetName}" is not one of ${
-        Object.keys(BUDGETS).join(", ")
+        Object.keys(FAIR_BUDGETS).join(", ")
       }`,
     );
   }
   const budget = structuredClone(base);
-  if (flags["per-class"] !== undefined) {
-    const n = Number(flags["per-class"]);
-    if (!Number.isInteger(n) || n < 1) {
-      fail(
-        `--per-class: expected a positive integer, got "${flags["per-class"]}"`,
-      );
-    }
-    budget.perClass = n;
-  }
   const positive = (flag: string): number | undefined => {
-    const value = flags[flag as "epochs"];
+    const value = flags[flag as "dim"];
     if (value === undefined) return undefined;
     const n = Number(value);
     if (!Number.isInteger(n) || n < 1) {
@@ -319,608 +135,271 @@ function parseSettings(args: string[]): Settings {
     }
     return n;
   };
-  budget.teacherEpochs = positive("teacher-epochs") ?? budget.teacherEpochs;
+  budget.student.dim = positive("dim") ?? budget.student.dim;
+  budget.student.depth = positive("depth") ?? budget.student.depth;
+  budget.student.numHeads = positive("heads") ?? budget.student.numHeads;
+  budget.student.mlpDim = positive("mlp-dim") ?? budget.student.mlpDim;
   budget.epochs = positive("epochs") ?? budget.epochs;
-  if (flags["test-per-class"] === "all") budget.testPerClass = "all";
-  else budget.testPerClass = positive("test-per-class") ?? budget.testPerClass;
+  budget.views = positive("views") ?? budget.views;
+  if (flags.tau !== undefined) {
+    const tau = Number(flags.tau);
+    if (!(tau > 0)) {
+      fail(`--tau: expected a positive number, got "${flags.tau}"`);
+    }
+    budget.tau = tau;
+  }
   if (flags.seeds !== undefined) {
-    const seeds: number[] = String(flags.seeds).split(",").map(Number);
-    if (seeds.some((s: number) => !Number.isInteger(s) || s < 0)) {
+    const seeds = String(flags.seeds).split(",").map(Number);
+    if (seeds.some((s) => !Number.isInteger(s) || s < 0)) {
       fail(
         `--seeds: expected non-negative integers like 0,1,2, got "${flags.seeds}"`,
       );
     }
     budget.seeds = seeds;
   }
-  if (flags.backend !== undefined) {
-    budget.backend = flags.backend;
-    // one backend for everything unless --teacher-backend says otherwise
-    budget.teacherBackend = flags.backend;
+  let arms = [...ARMS];
+  if (flags.arms !== undefined) {
+    const ids = String(flags.arms).split(",").map((s) => s.trim()).filter(
+      Boolean,
+    );
+    const unknown = ids.filter((id) => !ARMS.some((a) => a.id === id));
+    if (unknown.length || !ids.length) {
+      fail(
+        `--arms: unknown ${unknown.join(", ") || "(empty)"}; arms are ${
+          ARMS.map((a) => a.id).join(", ")
+        }`,
+      );
+    }
+    arms = ARMS.filter((a) => ids.includes(a.id));
   }
-  if (flags["teacher-backend"] !== undefined) {
-    budget.teacherBackend = flags["teacher-backend"];
+  if (flags.split !== "val" && flags.split !== "test") {
+    fail(`--split: expected val or test, got "${flags.split}"`);
   }
-  const runsDir = flags["runs-dir"] ?? `runs/bench-results-${budgetName}`;
+  const runsDir = flags["runs-dir"] ?? `runs/bench-fair-${budgetName}`;
   return {
     budgetName,
     budget,
+    arms,
+    useTest: flags.split === "test",
     dataPath: flags["data-path"] ?? "../shared/datasets/cifar10",
     runsDir,
-    cacheDir: flags["cache-dir"] ?? ".cache/data",
-    // The tiny budget proves the harness; only real budgets write docs/results.
     outDir: flags.out ??
-      (budgetName === "tiny" ? join(runsDir, "report") : "docs/results"),
-    ablations: flags.ablations,
-    variants: chooseVariants(flags.variants, flags.ablations),
-    // the run's own flags, as given (--out only says where this report goes)
-    commandLine: args.filter((arg, i) =>
-      !arg.startsWith("--out") && args[i - 1] !== "--out"
+      (budgetName === "tiny"
+        ? join(runsDir, "report")
+        : `docs/results/${budgetName}`),
+    cacheDir: flags["cache-dir"] ?? ".cache/data",
+    reportOnly: flags["report-only"],
+    commandLine: args.filter((a, i) =>
+      !a.startsWith("--out") && args[i - 1] !== "--out"
     ),
   };
 }
 
-function chooseVariants(
-  list: string | undefined,
-  ablations: boolean,
-): Variant[] {
-  const all = [...VARIANTS, ...ABLATIONS];
-  if (list === undefined) return ablations ? all : [...VARIANTS];
-  const ids = list.split(",").map((id) => id.trim()).filter(Boolean);
-  const unknown = ids.filter((id) => !all.some((v) => v.id === id));
-  if (unknown.length > 0 || ids.length === 0) {
-    fail(
-      `--variants: unknown ${unknown.join(", ") || "(empty list)"}; ids are ${
-        all.map((v) => v.id).join(", ")
-      }`,
-    );
-  }
-  return all.filter((v) => ids.includes(v.id));
+function resultPath(s: Settings, seed: number, name: string): string {
+  return join(s.outDir, "runs", `s${seed}-${name}.json`);
 }
 
-/** The train-app flags every run of one seed shares. */
-function commonArgs(
-  s: Settings,
-  seed: number,
-  backend: string = s.budget.backend,
-): string[] {
-  const b = s.budget;
-  const args = [
-    "--preset",
-    "cifar10-lowdata",
-    "--dataset",
-    "cifar10-folder",
-    "--data-path",
-    s.dataPath,
-    "--per-class",
-    String(b.perClass),
-    "--test-per-class",
-    String(b.testPerClass),
-    "--teacher-epochs",
-    String(b.teacherEpochs),
-    "--teacher-batch-size",
-    String(b.teacherBatchSize),
-    "--student",
-    b.student,
-    "--epochs",
-    String(b.epochs),
-    "--batch-size",
-    String(b.batchSize),
-    "--lr",
-    String(b.learningRate),
-    "--warmup",
-    String(b.warmup),
-    "--label-smoothing",
-    String(b.labelSmoothing),
-    "--views",
-    String(b.views),
-    "--encoding",
-    "fp32",
-    "--no-baseline",
-    "--seed",
-    String(seed),
-    "--backend",
-    backend,
-    "--runs-dir",
-    s.runsDir,
-    "--cache-dir",
-    s.cacheDir,
-  ];
-  for (const [flag, value] of Object.entries(b.studentOptions)) {
-    args.push(`--${flag}`, String(value));
-  }
-  return args;
-}
-
-async function exists(path: string): Promise<boolean> {
+async function readJsonIfAny<T>(path: string): Promise<T | undefined> {
   try {
-    await Deno.stat(path);
-    return true;
+    return JSON.parse(await Deno.readTextFile(path)) as T;
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
+    if (error instanceof Deno.errors.NotFound) return undefined;
     throw error;
   }
 }
 
-async function copyTree(from: string, to: string): Promise<void> {
-  await Deno.mkdir(to, { recursive: true });
-  for await (const entry of Deno.readDir(from)) {
-    const src = join(from, entry.name);
-    const dst = join(to, entry.name);
-    if (entry.isDirectory) await copyTree(src, dst);
-    else await Deno.copyFile(src, dst);
-  }
-}
-
-async function trainOrFail(args: string[]): Promise<void> {
-  console.error(`\n$ deno task train ${args.join(" ")}`);
-  // The app's per-run report goes to stderr with its log: stdout carries
-  // only this benchmark's table.
-  const toStderr = (text: string) =>
-    Deno.stderr.writeSync(new TextEncoder().encode(text));
-  const code = await train(args, {
-    log: (message) => toStderr(message + "\n"),
-    out: toStderr,
-  });
-  if (code !== 0) {
-    throw new Error(`deno task train ${args.join(" ")} exited with ${code}`);
-  }
-}
-
-function teacherRunName(seed: number): string {
-  return `s${seed}-teachers`;
-}
-
-/** Trains both teachers and stores their logits once for a seed. */
-async function teacherRun(s: Settings, seed: number): Promise<RunState> {
-  const name = teacherRunName(seed);
-  const args = [
-    ...commonArgs(s, seed, s.budget.teacherBackend ?? s.budget.backend),
-    "--teachers",
-    `${CNN},${INN}`,
-    "--name",
-    name,
-  ];
-  await trainOrFail(["teachers", ...args]);
-  await trainOrFail(["precompute", ...args]);
-  return await loadRunState(join(s.runsDir, name));
-}
-
-/** Trains one student variant for a seed (or finds it complete). */
-async function variantRun(
+/** Every finished result of this budget key under `<out>/runs/`. */
+async function collect(
   s: Settings,
-  seed: number,
-  variant: Variant,
-  teachers: RunState,
-): Promise<RunState> {
-  const name = `s${seed}-${variant.id}`;
-  const root = join(s.runsDir, name);
-  const args = [
-    ...commonArgs(s, seed),
-    "--loss",
-    variant.loss,
-    ...(variant.args ?? []),
-  ];
-  if (variant.teachers.length > 0) {
-    args.push("--teachers", variant.teachers.join(","));
-  }
-  args.push("--name", name);
-  if (await exists(join(root, "run.json"))) {
-    const state = await loadRunState(root);
-    if (state.complete) {
-      console.error(`run ${name}: complete, skipped`);
-      return state;
-    }
-  } else if (variant.teachers.length > 0) {
-    // Seed the run with the seed's trained teachers (the app keeps a saved
-    // teacher whose result is recorded) and, when it uses both, with their
-    // stored logits (precompute finds the complete store and returns).
-    const source = join(s.runsDir, teacherRunName(seed));
-    const parsed = parseCommandLine(["run", ...args]);
-    const state = newRunState(name, parsed.config);
-    state.results.teachers = variant.teachers.map((t) => {
-      const found = teachers.results.teachers.find((r) => r.name === t);
-      if (!found) throw new Error(`${source}: no result for teacher ${t}`);
-      return found;
-    });
-    await Deno.mkdir(root, { recursive: true });
-    for (const t of variant.teachers) {
-      await copyTree(join(source, "teachers", t), join(root, "teachers", t));
-    }
-    if (variant.teachers.length === 2) {
-      await Deno.copyFile(join(source, "logits.vkl"), join(root, "logits.vkl"));
-    }
-    await saveRunState(root, state);
-  }
-  const resume = await exists(join(root, "run.json"));
-  await trainOrFail(resume ? ["run", "--resume", ...args] : ["run", ...args]);
-  return await loadRunState(root);
-}
-
-/** How the two teachers do on the test set, alone and together. */
-interface TeacherAgreement {
-  /** Accuracy of their averaged probabilities. */
-  ensemble: number;
-  /** Fraction of test images both classify correctly. */
-  bothRight: number;
-  /** Fraction only the CNN classifies correctly. */
-  onlyCnn: number;
-  /** Fraction only the INN classifies correctly. */
-  onlyInn: number;
-  /** Fraction neither classifies correctly. */
-  neither: number;
-  /** Fraction where both predict the same class, right or wrong. */
-  sameClass: number;
-}
-
-const AGREEMENT_FIELDS: (keyof TeacherAgreement)[] = [
-  "ensemble",
-  "bothRight",
-  "onlyCnn",
-  "onlyInn",
-  "neither",
-  "sameClass",
-];
-
-/** The teachers' ensemble accuracy and agreement on the test set (cached per seed). */
-async function teacherAgreement(
-  s: Settings,
-  seed: number,
-  teachers: RunState,
-): Promise<TeacherAgreement> {
-  const root = join(s.runsDir, teacherRunName(seed));
-  const cache = join(root, "bench_teachers.json");
-  if (await exists(cache)) {
-    const cached = JSON.parse(await Deno.readTextFile(cache));
-    if (AGREEMENT_FIELDS.every((f) => typeof cached[f] === "number")) {
-      return cached;
-    }
-  }
-  const data = await loadRunData(teachers.config, s.cacheDir);
-  const models = await Promise.all(
-    [CNN, INN].map((t) => loadModel(join(root, "teachers", t))),
-  );
-  const counts = { ensemble: 0, both: 0, cnn: 0, inn: 0, same: 0 };
+  key: string,
+): Promise<{ arms: ArmResult[]; teachers: SeedTeachers[] }> {
+  const arms: ArmResult[] = [];
+  const teachers: SeedTeachers[] = [];
+  const dir = join(s.outDir, "runs");
+  let entries: Deno.DirEntry[] = [];
   try {
-    for await (
-      const batch of iterateBatches(data.test, {
-        batchSize: 250,
-        shuffle: false,
-        normalization: models[0].meta.input.normalization,
-      })
-    ) {
-      const [cnnGuess, innGuess, ensembleGuess] = tf.tidy(() => {
-        const probabilities = models.map(({ model }) =>
-          tf.softmax(model.predict(batch.x) as tf.Tensor2D)
-        );
-        return [
-          probabilities[0].argMax(-1),
-          probabilities[1].argMax(-1),
-          tf.addN(probabilities).argMax(-1),
-        ];
-      });
-      const labels = await batch.y.data();
-      const [cnn, inn, ensemble] = await Promise.all(
-        [cnnGuess, innGuess, ensembleGuess].map((t) => t.data()),
-      );
-      tf.dispose([cnnGuess, innGuess, ensembleGuess]);
-      batch.dispose();
-      for (let i = 0; i < labels.length; i++) {
-        const cnnRight = cnn[i] === labels[i];
-        const innRight = inn[i] === labels[i];
-        if (ensemble[i] === labels[i]) counts.ensemble++;
-        if (cnnRight && innRight) counts.both++;
-        else if (cnnRight) counts.cnn++;
-        else if (innRight) counts.inn++;
-        if (cnn[i] === inn[i]) counts.same++;
-      }
+    entries = await Array.fromAsync(Deno.readDir(dir));
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    if (!e.isFile || !e.name.endsWith(".json")) continue;
+    const value = JSON.parse(await Deno.readTextFile(join(dir, e.name)));
+    if (value.format === "vitkd-fair-arm" && value.key === key) {
+      arms.push(value);
     }
-  } finally {
-    for (const { model } of models) model.dispose();
+    if (value.format === "vitkd-fair-teachers") teachers.push(value);
   }
-  const total = data.test.count;
-  const agreement: TeacherAgreement = {
-    ensemble: counts.ensemble / total,
-    bothRight: counts.both / total,
-    onlyCnn: counts.cnn / total,
-    onlyInn: counts.inn / total,
-    neither: (total - counts.both - counts.cnn - counts.inn) / total,
-    sameClass: counts.same / total,
-  };
-  await Deno.writeTextFile(cache, JSON.stringify(agreement) + "\n");
-  return agreement;
+  return { arms, teachers };
 }
 
-function runSeconds(state: RunState): number {
-  return Object.values(state.stages).reduce((a, r) => a + r.seconds, 0);
-}
-
-/** Wall seconds of everything a seed ran: its teacher run and every variant. */
-function seedSeconds(f: SeedFigures): number {
-  return runSeconds(f.teachers) +
-    Object.values(f.variants).reduce((a, v) => a + runSeconds(v), 0);
-}
-
-interface SeedFigures {
-  seed: number;
-  teachers: RunState;
-  agreement: TeacherAgreement;
-  storeBytes: number;
-  variants: Record<string, RunState>;
-}
-
-function buildRows(figures: SeedFigures[]): ResultRow[] {
-  const teacherRow = (name: string, label: string): ResultRow => ({
-    id: name,
-    label,
-    accuracies: figures.map((f) =>
-      f.teachers.results.teachers.find((t) => t.name === name)?.accuracy ?? NaN
-    ),
-    seconds: figures.map((f) =>
-      f.teachers.results.teachers.find((t) => t.name === name)
-        ?.trainSeconds ?? NaN
-    ),
-    note: "training time",
-  });
-  const rows: ResultRow[] = [
-    teacherRow(CNN, `CNN teacher (${CNN})`),
-    teacherRow(INN, `INN teacher (${INN})`),
-    {
-      id: "teacher-ensemble",
-      label: "teachers' averaged ensemble",
-      accuracies: figures.map((f) => f.agreement.ensemble),
-      seconds: figures.map((f) => f.teachers.stages.precompute.seconds),
-      note: `time: the store's precompute; store ${
-        formatBytes(figures[0]?.storeBytes ?? NaN)
-      }`,
-    },
-  ];
-  for (const v of VARIANTS) {
-    if (ranEverywhere(figures, v)) rows.push(variantRow(figures, v));
-  }
-  return rows;
-}
-
-function ranEverywhere(figures: SeedFigures[], v: Variant): boolean {
-  return figures.every((f) => f.variants[v.id] !== undefined);
-}
-
-function variantRow(figures: SeedFigures[], v: Variant): ResultRow {
-  return {
-    id: v.id,
-    label: v.label,
-    accuracies: figures.map((f) =>
-      f.variants[v.id].results.student?.accuracy ?? NaN
-    ),
-    seconds: figures.map((f) => runSeconds(f.variants[v.id])),
-    note: `cls head ${
-      formatAccuracy(spreadOf(figures.map((f) =>
-        f.variants[v.id].results.student?.headAccuracies?.[0] ?? NaN
-      )))
-    }; student training ${
-      formatSeconds(
-        figures.reduce(
-          (a, f) => a + (f.variants[v.id].results.student?.trainSeconds ?? 0),
-          0,
-        ) / figures.length,
-      )
-    }`,
-  };
-}
-
-function agreementLines(figures: SeedFigures[]): string[] {
-  const pct = (pick: (a: TeacherAgreement) => number) =>
-    formatAccuracy(spreadOf(figures.map((f) => pick(f.agreement))));
-  return [
-    `- both teachers right: ${pct((a) => a.bothRight)}; only the CNN: ${
-      pct((a) => a.onlyCnn)
-    }; only the INN: ${pct((a) => a.onlyInn)}; neither: ${
-      pct((a) => a.neither)
-    }`,
-    `- same predicted class, right or wrong: ${pct((a) => a.sameClass)}`,
-    `- at least one teacher right (an oracle's ceiling for combining them): ${
-      pct((a) => a.bothRight + a.onlyCnn + a.onlyInn)
-    }`,
-  ];
-}
-
-function perEpochLines(s: Settings, figures: SeedFigures[]): string[] {
-  const b = s.budget;
-  const lines: string[] = [];
-  const f = figures[0];
-  for (const t of f.teachers.results.teachers) {
-    lines.push(
-      `- teacher ${t.name}: ${
-        ((t.trainSeconds ?? NaN) / b.teacherEpochs).toFixed(1)
-      } s per epoch (${b.perClass * 10} images)`,
-    );
-  }
-  for (const v of VARIANTS.filter((v) => f.variants[v.id] !== undefined)) {
-    const st = f.variants[v.id].results.student;
-    lines.push(
-      `- ${v.label}: ${
-        ((st?.trainSeconds ?? NaN) / b.epochs).toFixed(1)
-      } s per epoch; whole run (data, stages, eval) ${
-        formatSeconds(runSeconds(f.variants[v.id]))
-      }`,
-    );
-  }
-  return lines;
-}
-
-function investigationLines(
-  figures: SeedFigures[],
-  rows: ResultRow[],
-  ablationRows: ResultRow[],
-): string[] {
-  if (ablationRows.length === 0) return [];
-  const all = [...rows, ...ablationRows];
-  return [
-    "## Investigation: what moves the two-token student",
-    "",
-    "The two-token student against itself with one change, and the single-teacher and ensemble students under the same change (`--ablations`; same seeds, teachers and stored logits).",
-    "",
-    resultsTable(ablationRows),
-    "",
-    comparisonTable(all, [
-      { a: "both", b: "cnn-w2" },
-      { a: "both", b: "ensemble-w2" },
-      { a: "cnn-w2", b: "cnn" },
-      { a: "ensemble-w2", b: "ensemble" },
-      { a: "both-half", b: "both" },
-      { a: "both-half", b: "cnn" },
-      { a: "both-half", b: "ensemble" },
-      { a: "both-tau4", b: "both" },
-      { a: "both-tau4", b: "cnn-tau4" },
-      { a: "both-tau4", b: "ensemble-tau4" },
-      { a: "cnn-tau4", b: "cnn" },
-      { a: "ensemble-tau4", b: "ensemble" },
-    ]),
-    "",
-    `Seeds ${figures.map((f) => f.seed).join(", ")}.`,
-    "",
-  ];
-}
-
-function reportMarkdown(
+async function writeReport(
   s: Settings,
-  figures: SeedFigures[],
-  rows: ResultRow[],
-  ablationRows: ResultRow[],
-  totalSeconds: number,
-): string {
-  const b = s.budget;
-  const f0 = figures[0];
-  const comparisons = [
-    ...["cnn", "inn", "both", "ensemble", "hard"].map((a) => ({
-      a,
-      b: "none",
-    })),
-    { a: "both", b: "cnn" },
-    { a: "both", b: "inn" },
-    { a: "both", b: "ensemble" },
-    { a: "both", b: "hard" },
-  ];
-  return [
-    `# Headline results (budget \`${s.budgetName}\`)`,
-    "",
-    `CIFAR-10 image folder \`${s.dataPath}\`, ${b.perClass} training images per class (${
-      f0.teachers.data?.train ?? "?"
-    } images), ${f0.teachers.data?.test ?? "?"} test images; seeds ${
-      figures.map((f) => f.seed).join(", ")
-    }; backend ${f0.teachers.backend ?? "?"}${
-      f0.variants.none?.backend &&
-        f0.variants.none.backend !== f0.teachers.backend
-        ? ` (teachers), ${f0.variants.none.backend} (students)`
-        : ""
-    }.`,
-    `Teachers ${CNN} (CNN) and ${INN} (INN), ${b.teacherEpochs} epochs; student ${b.student} ${
-      JSON.stringify(b.studentOptions)
-    }, ${b.epochs} epochs, batch ${b.batchSize}, lr ${b.learningRate}, ${b.views} stored augmented views per image, the same seed, data and augmentation for every variant.`,
-    "",
-    "The data is a JPEG re-encoding of CIFAR-10 (`../shared/datasets/README.md`): accuracies can differ slightly from figures on the official binary release.",
-    "",
-    resultsTable(rows),
-    "",
-    "Wall time: teachers: training; ensemble: the logit store's precompute; students: the whole variant run (data loading, the single-teacher store's precompute where there is one, training, evaluation).",
-    "",
-    "## Differences against the seed-to-seed spread",
-    "",
-    "A gap exceeds the spread when it is larger than the sum of both rows' standard deviations over the seeds; with one seed there is no spread to compare with.",
-    "",
-    comparisonTable(rows, comparisons),
-    "",
-    "## The teachers on the test set",
-    "",
-    "How much the two teachers differ bounds what a second token can add:",
-    "",
-    ...agreementLines(figures),
-    "",
-    ...investigationLines(figures, rows, ablationRows),
-    "## Measured per-epoch times (seed " + f0.seed + ")",
-    "",
-    ...perEpochLines(s, figures),
-    "",
-    `Stored logits (both teachers, fp32, ${b.views} views): ${
-      formatBytes(f0.storeBytes)
-    }. The runs' own wall times add up to ${
-      figures.map((f) => formatSeconds(seedSeconds(f))).join(", ")
-    } per seed (the teacher run and every variant, ablations included); this invocation took ${
-      formatSeconds(totalSeconds)
-    } (complete runs are skipped).`,
-    "",
-    `Command: \`deno task bench:results ${
+  key: string,
+  started: number,
+): Promise<void> {
+  const { arms, teachers } = await collect(s, key);
+  const input = {
+    budgetName: s.budgetName,
+    budget: s.budget,
+    key,
+    arms,
+    teachers,
+    command: `deno task bench:results ${
       s.commandLine.join(" ") || `--budget ${s.budgetName}`
-    }\` (runs in \`${s.runsDir}/\`). Needs: ${b.needs}.`,
-    "",
-  ].join("\n");
+    }`,
+    invocationSeconds: (performance.now() - started) / 1000,
+  };
+  await Deno.mkdir(s.outDir, { recursive: true });
+  await Deno.writeTextFile(
+    join(s.outDir, "results.md"),
+    fairReportMarkdown(input),
+  );
+  await Deno.writeTextFile(join(s.outDir, "results.svg"), fairReportSvg(input));
+  await writeJsonAtomic(join(s.outDir, "results.json"), fairReportJson(input));
 }
 
 async function main(args: string[]): Promise<void> {
   const s = parseSettings(args);
-  if (!(await exists(s.dataPath))) {
+  const key = budgetKey(s.budget);
+  const started = performance.now();
+  if (s.reportOnly) {
+    await writeReport(s, key, started);
+    console.error(`wrote ${s.outDir}/results.{md,svg,json}`);
+    return;
+  }
+  if (!(await Deno.stat(s.dataPath).catch(() => null))) {
     fail(`--data-path: ${s.dataPath} does not exist`);
   }
-  const started = performance.now();
-  await Deno.mkdir(s.runsDir, { recursive: true });
-  const figures: SeedFigures[] = [];
-  for (const seed of s.budget.seeds) {
-    const teachers = await teacherRun(s, seed);
-    const agreement = await teacherAgreement(s, seed, teachers);
-    const storeBytes = (await Deno.stat(
-      join(s.runsDir, teacherRunName(seed), "logits.vkl"),
-    )).size;
-    const variants: Record<string, RunState> = {};
-    for (const v of s.variants) {
-      variants[v.id] = await variantRun(s, seed, v, teachers);
-    }
-    figures.push({ seed, teachers, agreement, storeBytes, variants });
-  }
-  const totalSeconds = (performance.now() - started) / 1000;
-  const rows = buildRows(figures);
-  const ablationRows = ABLATIONS.filter((v) => ranEverywhere(figures, v)).map(
-    (v) => variantRow(figures, v),
-  );
-  await Deno.mkdir(s.outDir, { recursive: true });
-  const markdown = reportMarkdown(
-    s,
-    figures,
-    rows,
-    ablationRows,
-    totalSeconds,
-  );
-  const stem = `results-${s.budgetName}`;
-  await Deno.writeTextFile(join(s.outDir, `${stem}.md`), markdown);
-  await Deno.writeTextFile(
-    join(s.outDir, `${stem}.svg`),
-    resultsSvg(
-      [...rows, ...ablationRows],
-      `CIFAR-10, ${s.budget.perClass}/class, budget ${s.budgetName}`,
-    ),
-  );
-  await Deno.writeTextFile(
-    join(s.outDir, `${stem}.json`),
-    JSON.stringify(
-      {
+  const log = (m: string) =>
+    console.error(`[${new Date().toISOString().slice(11, 19)}] ${m}`);
+  let current = "";
+  const useBackend = async (role: "teachers" | "students") => {
+    const want = role === "teachers"
+      ? s.budget.teacherBackend
+      : s.budget.backend;
+    if (current === want) return;
+    const info = await initBackend({ backend: want as "auto" });
+    log(`backend for the ${role}: ${describeBackend(info)}`);
+    current = want;
+  };
+  await useBackend("teachers");
+  const spec = {
+    kind: "cifar10-folder" as const,
+    path: s.dataPath,
+    cacheDir: s.cacheDir,
+  };
+  const fullTrain = await loadDataset(spec, "train");
+  const fullTest = await loadDataset(spec, "test");
+  const interrupt = installInterrupt(log);
+  const specs = teacherSpecs(s.budget);
+  await Deno.mkdir(join(s.outDir, "runs"), { recursive: true });
+  try {
+    for (const seed of s.budget.seeds) {
+      const pending: Arm[] = [];
+      for (const arm of s.arms) {
+        const done = await readJsonIfAny<ArmResult>(
+          resultPath(s, seed, arm.id),
+        );
+        if (
+          done && done.key === key && (done.testAccuracy !== null || !s.useTest)
+        ) {
+          continue;
+        }
+        pending.push(arm);
+      }
+      if (pending.length === 0) {
+        log(`seed ${seed}: every arm finished, skipped`);
+        continue;
+      }
+      const seedDir = join(s.runsDir, `s${seed}`);
+      await Deno.mkdir(seedDir, { recursive: true });
+      const metrics = MetricsLog.open(join(seedDir, "metrics.jsonl"));
+      const ctx: FairContext = {
         budget: s.budget,
-        rows,
-        ablationRows,
-        agreement: figures.map((f) => ({ seed: f.seed, ...f.agreement })),
-      },
-      null,
-      2,
-    ) + "\n",
-  );
-  console.log(markdown);
-  console.error(`wrote ${join(s.outDir, stem)}.{md,svg,json}`);
+        key,
+        seedDir,
+        seed,
+        data: seedData(s.budget, seed, fullTrain, fullTest),
+        useTest: s.useTest,
+        interrupt,
+        metrics,
+        sink: stderrSink(),
+        log,
+        useBackend,
+      };
+      try {
+        const needed = specs.filter((t) =>
+          pending.some((a) => a.teachers.includes(t.id))
+        );
+        const teachers: TeacherResult[] = [];
+        const stores = new Map<string, string>();
+        for (const t of needed) {
+          teachers.push(await ensureTeacher(ctx, t));
+          stores.set(t.id, await ensureStore(ctx, t));
+        }
+        if (needed.length) {
+          const path = resultPath(s, seed, "teachers");
+          const previous = await readJsonIfAny<SeedTeachers>(path);
+          const merged = new Map(
+            (previous?.teachers ?? []).map((t) => [t.id, t]),
+          );
+          for (const t of teachers) merged.set(t.id, t);
+          await writeJsonAtomic(
+            path,
+            {
+              format: "vitkd-fair-teachers",
+              seed,
+              teacherEpochs: s.budget.teacherEpochs,
+              teachers: specs.flatMap((t) => merged.get(t.id) ?? []),
+            } satisfies SeedTeachers,
+          );
+        }
+        for (const arm of pending) {
+          const result = await runArm(
+            ctx,
+            s.budgetName,
+            arm,
+            teachers,
+            arm.teachers.map((id) => stores.get(id)!),
+          );
+          await writeJsonAtomic(resultPath(s, seed, arm.id), result);
+          log(
+            `seed ${seed}: ${arm.id} val ${
+              (100 * result.valAccuracy).toFixed(2)
+            } %${
+              result.testAccuracy === null
+                ? ""
+                : `, test ${(100 * result.testAccuracy).toFixed(2)} %`
+            } (${result.trainSeconds.toFixed(0)} s)`,
+          );
+          await writeReport(s, key, started);
+        }
+      } finally {
+        metrics.close();
+      }
+    }
+  } finally {
+    interrupt.dispose();
+  }
+  await writeReport(s, key, started);
+  console.log(await Deno.readTextFile(join(s.outDir, "results.md")));
+  console.error(`wrote ${s.outDir}/results.{md,svg,json}`);
 }
 
 if (import.meta.main) {
   try {
     await main(Deno.args);
   } catch (error) {
-    // The train app has printed its own message above; name the failed step.
+    if (error instanceof InterruptedError) {
+      // the arm in progress wrote a checkpoint; finished arms are on disk
+      console.error(
+        "bench:results: interrupted; run the same command again to resume",
+      );
+      Deno.exit(INTERRUPTED_EXIT_CODE);
+    }
     console.error(
-      `bench:results: ${error instanceof Error ? error.message : error}`,
+      `bench:results: ${error instanceof Error ? error.stack : error}`,
     );
     Deno.exit(1);
   }

@@ -1,3 +1,4 @@
+import { decodeOutcomes, formatP, mcnemarFromOutcomes } from "@vitkd/distill";
 import { STAGES } from "./config.ts";
 import { formatDuration } from "./progress.ts";
 import type { ModelResult, RunState } from "./run_folder.ts";
@@ -142,6 +143,75 @@ function settings(state: RunState): string[] {
   return lines;
 }
 
+/** The distilled student against the same student without teachers, image by image. */
+export interface StudentComparison {
+  /** Test accuracy of the distilled student. */
+  student: number;
+  /** Test accuracy of the student trained without teachers. */
+  baseline: number;
+  /** Test images both were evaluated on. */
+  images: number;
+  /** Images only the distilled student classifies right. */
+  onlyStudent: number;
+  /** Images only the student without teachers classifies right. */
+  onlyBaseline: number;
+  /** McNemar's exact two-sided p-value. */
+  p: number;
+  /** One sentence: the result in words, never more than the test supports. */
+  verdict: string;
+}
+
+/**
+ * McNemar's exact test of the distilled student against the baseline on
+ * the same test images, when the run has both and their per-image outcomes.
+ */
+export function studentComparison(
+  state: RunState,
+): StudentComparison | undefined {
+  const { student, baseline } = state.results;
+  if (!student?.testCorrect || !baseline?.testCorrect) return undefined;
+  const a = decodeOutcomes(student.testCorrect);
+  const b = decodeOutcomes(baseline.testCorrect);
+  if (a.length !== b.length || a.length === 0) return undefined;
+  const test = mcnemarFromOutcomes(a, b);
+  const gap = 100 * (student.accuracy - baseline.accuracy);
+  const gapText = `${gap >= 0 ? "+" : ""}${gap.toFixed(2)} points`;
+  const verdict = test.p < 0.05
+    ? `the distilled student is significantly ${
+      gap > 0 ? "better" : "worse"
+    } on these test images (${gapText}, McNemar p = ${formatP(test.p)})`
+    : `no significant difference (${gapText}, McNemar p = ${formatP(test.p)})`;
+  return {
+    student: student.accuracy,
+    baseline: baseline.accuracy,
+    images: a.length,
+    onlyStudent: test.onlyA,
+    onlyBaseline: test.onlyB,
+    p: test.p,
+    verdict,
+  };
+}
+
+/** The comparison's sentences (empty when the run has no baseline to test against). */
+export function comparisonLines(state: RunState): string[] {
+  const c = studentComparison(state);
+  if (!c) return [];
+  return [
+    `Distilled student ${
+      pct(c.student)
+    } against the same student without teachers ${
+      pct(c.baseline)
+    }, on the same ${
+      count(c.images)
+    } test images and the same stored views: ${c.verdict}. ${
+      count(c.onlyStudent)
+    } images are right only for the distilled student, ${
+      count(c.onlyBaseline)
+    } only for the one without teachers.`,
+    "One seed: McNemar's test covers the sampling of the test images, not the variation between training seeds, so one run cannot establish a gain; `deno task bench:results` compares over several seeds.",
+  ];
+}
+
 /** The report as plain text for the terminal. */
 export function formatReportText(state: RunState): string {
   return [
@@ -150,6 +220,7 @@ export function formatReportText(state: RunState): string {
     "",
     formatTableText(accuracyTable(state)),
     "",
+    ...comparisonLines(state).flatMap((line) => [line, ""]),
     formatTableText(stageTable(state)),
   ].join("\n");
 }
@@ -167,6 +238,13 @@ export function formatReportMarkdown(state: RunState): string {
     "",
     "The student predicts with the mean of its heads' softmax; `per head` lists each head alone (`cls` is the class-token head, the others the distillation tokens in teacher order).",
     "",
+    ...(comparisonLines(state).length
+      ? [
+        "## Distilled against no teachers (paired test)",
+        "",
+        ...comparisonLines(state).flatMap((line) => [line, ""]),
+      ]
+      : []),
     "## Time per stage",
     "",
     formatTableMarkdown(stageTable(state)),

@@ -1,10 +1,12 @@
 import { assert, assertEquals } from "@std/assert";
 import { presetConfig } from "./presets.ts";
+import { encodeOutcomes } from "@vitkd/distill";
 import {
   accuracyTable,
   formatReportMarkdown,
   formatReportText,
   formatTableText,
+  studentComparison,
 } from "./report.ts";
 import { newRunState } from "./run_folder.ts";
 
@@ -73,4 +75,45 @@ Deno.test("reports carry the stage times, in text and markdown", () => {
   assert(md.includes("| role | model |"));
   assert(md.includes("| ---: |") || md.includes("---:"));
   assert(md.includes("The run is not complete."));
+});
+
+Deno.test("the report tests the student against the baseline and says when nothing is significant", () => {
+  const state = sampleState();
+  // 1,000 images: the student is right on 0..929, the baseline on 10..939
+  const outcomes = (from: number, to: number) =>
+    encodeOutcomes(
+      Array.from({ length: 1000 }, (_, i) => i >= from && i < to ? 1 : 0),
+    );
+  state.results.student = {
+    ...state.results.student!,
+    accuracy: 0.93,
+    testCorrect: outcomes(0, 930),
+  };
+  state.results.baseline = {
+    name: "baseline",
+    architecture: "vit-tiny",
+    parameters: 1000,
+    accuracy: 0.93,
+    testCorrect: outcomes(10, 940),
+  };
+  const c = studentComparison(state)!;
+  assertEquals([c.onlyStudent, c.onlyBaseline, c.images], [10, 10, 1000]);
+  assertEquals(c.p, 1);
+  assert(c.verdict.startsWith("no significant difference"), c.verdict);
+  const md = formatReportMarkdown(state);
+  assert(md.includes("## Distilled against no teachers (paired test)"), md);
+  assert(md.includes("McNemar p = 1.00"), md);
+  assert(formatReportText(state).includes("no significant difference"));
+  // a lopsided split is significant, and the sign is named
+  state.results.baseline.testCorrect = outcomes(40, 940);
+  state.results.baseline.accuracy = 0.9;
+  assert(
+    studentComparison(state)!.verdict.startsWith(
+      "the distilled student is significantly better",
+    ),
+  );
+  // without outcomes there is no test and no section
+  state.results.baseline.testCorrect = undefined;
+  assertEquals(studentComparison(state), undefined);
+  assert(!formatReportMarkdown(state).includes("paired test"));
 });

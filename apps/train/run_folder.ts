@@ -37,6 +37,12 @@ export interface ModelResult {
   headNames?: string[];
   /** Seconds spent training it. */
   trainSeconds?: number;
+  /**
+   * Per-image test outcomes of the saved model (1 = right), packed by
+   * `encodeOutcomes` of `@vitkd/distill`: what the report's paired test
+   * (McNemar) of the student against the baseline needs.
+   */
+  testCorrect?: string;
 }
 
 /** The content of `run.json`. */

@@ -1,6 +1,11 @@
 import type * as tf from "@tensorflow/tfjs";
-import { type AugmentSpec, hashSeed } from "@vitkd/data";
-import { type LossConfig, StoreLogitSource } from "@vitkd/distill";
+import type { AugmentSpec } from "@vitkd/data";
+import { streamSeed } from "./seed_streams.ts";
+import {
+  type LossConfig,
+  StoreLogitSource,
+  type ViewPlan,
+} from "@vitkd/distill";
 import { openStore, type StoreReader } from "@vitkd/logit-store";
 import {
   buildModel,
@@ -15,6 +20,7 @@ import type { TrainConfig } from "./config.ts";
 import type { RunContext } from "./context.ts";
 import type { RunData } from "./run_data.ts";
 import type { ModelResult } from "./run_folder.ts";
+import { storeBaseSeed } from "./stage_precompute.ts";
 import { teacherNames } from "./stage_teachers.ts";
 import {
   evaluateModel,
@@ -34,19 +40,21 @@ export function studentLoss(config: TrainConfig): LossConfig {
   };
 }
 
-/** The build options of a student with `tokens` distillation tokens. */
+/**
+ * The build options of a student with `tokens` distillation tokens; its
+ * initial weights come from the run's `studentInit` seed stream.
+ */
 export function studentOptions(
   config: TrainConfig,
   data: RunData,
   tokens: number,
-  seedSalt: number,
 ): ModelOptions {
   return resolveOptions(config.student.name, {
     ...config.student.options,
     inputShape: [data.train.height, data.train.width, data.train.channels],
     numClasses: data.train.classNames.length,
     numDistillationTokens: tokens,
-    seed: hashSeed(config.seed, seedSalt),
+    seed: streamSeed(config.seed, "studentInit"),
   });
 }
 
@@ -64,6 +72,8 @@ interface StudentJob {
   tokens: number;
   loss: LossConfig;
   reader?: StoreReader;
+  /** Stored views to replay without a store (the baseline: the student's views). */
+  views?: ViewPlan;
 }
 
 async function trainStudent(
@@ -72,7 +82,7 @@ async function trainStudent(
   job: StudentJob,
 ): Promise<ModelResult> {
   const config = ctx.config;
-  const options = studentOptions(config, data, job.tokens, 400);
+  const options = studentOptions(config, data, job.tokens);
   const model: tf.LayersModel = buildModel(config.student.name, options);
   try {
     const header = job.reader?.header;
@@ -102,7 +112,7 @@ async function trainStudent(
         | undefined,
       views: header
         ? { views: header.views, baseSeed: header.baseSeed }
-        : undefined,
+        : job.views,
       epochs: config.epochs,
       batchSize: config.batchSize,
       learningRate: config.learningRate,
@@ -110,7 +120,7 @@ async function trainStudent(
       warmupEpochs: config.warmupEpochs,
       loss: job.loss,
       teachers: job.reader ? new StoreLogitSource(job.reader) : undefined,
-      seed: hashSeed(config.seed, 500),
+      seed: streamSeed(config.seed, "studentTraining"),
       checkpointDir: ctx.paths.checkpoint(job.id),
       interrupt: ctx.interrupt,
       budget: ctx.budget,
@@ -226,6 +236,12 @@ export async function distillStage(ctx: RunContext): Promise<void> {
       dir: ctx.paths.baseline,
       tokens: 0,
       loss: { kind: "none", labelSmoothing: config.labelSmoothing },
+      // The same stored views as the student, in the same order: a fresh
+      // view per epoch would give the baseline more augmentation than the
+      // student gets, and the comparison would measure that instead.
+      views: config.augment
+        ? { views: config.views, baseSeed: storeBaseSeed(config) }
+        : undefined,
     });
     await ctx.save();
   }

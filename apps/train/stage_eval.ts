@@ -1,3 +1,4 @@
+import { encodeOutcomes, predictOutcomes } from "@vitkd/distill";
 import { loadModel, modelStats } from "@vitkd/models";
 import type { RunContext } from "./context.ts";
 import {
@@ -68,6 +69,7 @@ async function reevaluate(
   dir: string,
   previous: ModelResult | undefined,
   label: string,
+  keepOutcomes = false,
 ): Promise<ModelResult | undefined> {
   if (!previous || !(await exists(`${dir}/meta.json`))) return previous;
   const data = await ctx.data();
@@ -79,11 +81,17 @@ async function reevaluate(
       meta.input.normalization,
       { label: `evaluate ${label}`, sink: ctx.sink },
     );
+    // a second pass, only for the two students the report tests against
+    // each other (a few seconds on 10,000 images)
+    const outcomes = keepOutcomes
+      ? await predictOutcomes(model, data.test, meta.input.normalization)
+      : undefined;
     return {
       ...previous,
       parameters: modelStats(model).parameters,
       accuracy: evaluation.averaged,
       headAccuracies: previous.headNames ? evaluation.heads : undefined,
+      testCorrect: outcomes ? encodeOutcomes(outcomes) : undefined,
     };
   } finally {
     model.dispose();
@@ -116,12 +124,14 @@ export async function evalStage(ctx: RunContext): Promise<void> {
     ctx.paths.student,
     results.student,
     "student",
+    true,
   );
   results.baseline = await reevaluate(
     ctx,
     ctx.paths.baseline,
     results.baseline,
     "baseline",
+    true,
   );
   for (const r of [...teachers, results.student, results.baseline]) {
     if (r) {

@@ -91,3 +91,43 @@ export function subsetPerClass(
   chosen.sort((a, b) => a - b);
   return selectImages(ds, chosen, `per-class=${perClass},seed=${seed}`);
 }
+
+/**
+ * A held-out subset: `perClass` images of every class chosen from `seed`
+ * among the images whose indices are not in `exclude` (e.g. a training
+ * subset's `sourceIndices`), kept in source order. This is how a validation
+ * split is carved from the training images a low-data run leaves unused, so
+ * that choices never look at the test set. Throws if a class has too few.
+ */
+export function holdOutPerClass(
+  ds: ImageDataset,
+  perClass: number,
+  seed: number,
+  exclude: ArrayLike<number>,
+): SubsetDataset {
+  if (!Number.isInteger(perClass) || perClass < 1) {
+    throw new DataError(
+      `holdOutPerClass: perClass must be a positive integer, got ${perClass}`,
+    );
+  }
+  const excluded = new Uint8Array(ds.count);
+  for (let i = 0; i < exclude.length; i++) excluded[exclude[i]] = 1;
+  const byClass: number[][] = ds.classNames.map(() => []);
+  for (let i = 0; i < ds.count; i++) {
+    if (!excluded[i]) byClass[ds.labels[i]]?.push(i);
+  }
+  const chosen: number[] = [];
+  byClass.forEach((indices, label) => {
+    if (indices.length < perClass) {
+      throw new DataError(
+        `holdOutPerClass: class "${
+          ds.classNames[label]
+        }" of ${ds.name} has ${indices.length} unused images, fewer than the ${perClass} asked for`,
+      );
+    }
+    const rng = createRng(hashSeed(seed, label, 0x686f6c64));
+    chosen.push(...rng.shuffle(indices).slice(0, perClass));
+  });
+  chosen.sort((a, b) => a - b);
+  return selectImages(ds, chosen, `holdout=${perClass},seed=${seed}`);
+}

@@ -5,7 +5,7 @@ import {
   assertThrows,
 } from "@std/assert";
 import { DataError } from "./errors.ts";
-import { selectImages, subsetPerClass } from "./subset.ts";
+import { holdOutPerClass, selectImages, subsetPerClass } from "./subset.ts";
 import type { ImageDataset } from "./types.ts";
 
 function toy(count: number, classes: number): ImageDataset {
@@ -67,4 +67,27 @@ Deno.test("selectImages: copies rows in the given order and checks indices", () 
   assertEquals([...s.labels], [1, 1]);
   assertEquals([...s.images], [3, 0, 1, 0]);
   assertThrows(() => selectImages(ds, [10], "x"), DataError, "out of range");
+});
+
+Deno.test("holdOutPerClass: N per class among the images a subset left unused", () => {
+  const ds = toy(300, 3);
+  const train = subsetPerClass(ds, 60, 1);
+  const val = holdOutPerClass(ds, 20, 1, train.sourceIndices);
+  assertEquals(val.count, 60);
+  const used = new Set(train.sourceIndices);
+  const counts = [0, 0, 0];
+  for (let i = 0; i < val.count; i++) {
+    assert(!used.has(val.sourceIndices[i]), "overlaps the training subset");
+    counts[val.labels[i]]++;
+  }
+  assertEquals(counts, [20, 20, 20]);
+  assertEquals(
+    [...holdOutPerClass(ds, 20, 1, train.sourceIndices).sourceIndices],
+    [...val.sourceIndices],
+  );
+  assertThrows(
+    () => holdOutPerClass(ds, 41, 1, train.sourceIndices),
+    DataError,
+    "fewer than the 41",
+  );
 });

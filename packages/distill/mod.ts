@@ -49,5 +49,7 @@ export * from "./loop.ts";
 export * from "./checkpoint.ts";
 export * from "./evaluate.ts";
 export * from "./batches.ts";
+export * from "./significance.ts";
+export * from "./outcomes.ts";
 export * from "./tf_types.ts";
 export type { AugmentSpec, ImageDataset, Normalization } from "@vitkd/data";

@@ -25,6 +25,7 @@ export * from "./vit_layers.ts";
 export * from "./options.ts";
 export * from "./resnet.ts";
 export * from "./vit.ts";
+export * from "./stem_tokens.ts";
 export * from "./registry.ts";
 export * from "./stats.ts";
 export * from "./predict.ts";

@@ -36,6 +36,14 @@ export interface VitOptions extends CommonModelOptions {
   mlpDim?: number;
   /** Distillation tokens T (one per teacher); 0 gives a plain ViT. */
   numDistillationTokens?: number;
+  /**
+   * Where the distillation tokens come from: `learned` (the default, as
+   * DeiT) or `stems` (pooled conv / involution stems over the image, as
+   * Co-advise); see `stem_tokens.ts`.
+   */
+  distillationTokens?: "learned" | "stems";
+  /** Channels of each token stem's full-resolution layer (default 16). */
+  stemChannels?: number;
   /** Dropout rate after attention, in the MLP and after the embedding. */
   dropout?: number;
   /** Largest stochastic-depth rate (rises linearly over the blocks). */

@@ -30,6 +30,8 @@ export type LayerVariable = tf.LayerVariable;
 export type LayersModel = tf.LayersModel;
 /** A layer's input or output shape, `null` for the batch axis (`tf.Shape`). */
 export type Shape = tf.Shape;
+/** A placeholder tensor of a tfjs Layers graph (`tf.SymbolicTensor`). */
+export type SymbolicTensor = tf.SymbolicTensor;
 /** A tfjs tensor of any rank (`tf.Tensor`). */
 export type Tensor = tf.Tensor;
 /** A rank-2 tfjs tensor (`tf.Tensor2D`), e.g. logits `[batch, classes]`. */

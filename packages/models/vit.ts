@@ -7,6 +7,7 @@ import {
 } from "./options.ts";
 import { LayerNorm } from "./layer_norm.ts";
 import { SeedStream } from "./seeds.ts";
+import { InsertTokens, stemTokens } from "./stem_tokens.ts";
 import {
   DropPath,
   Gelu,
@@ -24,6 +25,10 @@ import type { LayersModel } from "./tf_types.ts";
  * (multi-head self-attention, GELU MLP, dropout, stochastic depth), a final
  * LayerNorm and a linear head on the class token and on each distillation
  * token. Outputs: the class head first, then one per distillation token.
+ *
+ * With `distillationTokens: "stems"` the T distillation tokens are not
+ * learned embeddings but the pooled outputs of small conv / involution stems
+ * over the image (Co-advise), inserted after the class token.
  */
 export function buildVit(name: string, options: VitOptions): LayersModel {
   checkCommonOptions(name, options);
@@ -91,12 +96,39 @@ export function buildVit(name: string, options: VitOptions): LayersModel {
     name: "patch_tokens",
   })
     .apply(patches) as tf.SymbolicTensor;
+  const source = options.distillationTokens ?? "learned";
+  if (source !== "learned" && source !== "stems") {
+    throw new Error(
+      `${name}: distillationTokens must be "learned" or "stems", got ${
+        JSON.stringify(source)
+      }`,
+    );
+  }
+  const fromStems = source === "stems" && tokens > 0;
   x = new TokenEmbedding({
-    numDistillationTokens: tokens,
+    numDistillationTokens: fromStems ? 0 : tokens,
     seed: nextSeed(),
     name: "tokens",
   })
     .apply(x) as tf.SymbolicTensor;
+  if (fromStems) {
+    const stems = stemTokens(input, {
+      count: tokens,
+      dim,
+      patchSize: patch,
+      channels: checkInteger(
+        name,
+        "stemChannels",
+        options.stemChannels ?? 16,
+        1,
+      ),
+      nextSeed,
+    });
+    x = new InsertTokens({ name: "insert_stem_tokens" }).apply([
+      x,
+      stems,
+    ]) as tf.SymbolicTensor;
+  }
   x = maybeDropout(x, "embedding_dropout");
   for (let i = 0; i < depth; i++) {
     const rate = depth > 1 ? dropPath * i / (depth - 1) : dropPath;
