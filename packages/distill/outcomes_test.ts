@@ -1,6 +1,9 @@
 import * as tf from "@tensorflow/tfjs";
 import { assertEquals, assertThrows } from "@std/assert";
+import { initBackend } from "@vitkd/backend";
 import { decodeOutcomes, encodeOutcomes, predictOutcomes } from "./outcomes.ts";
+
+await initBackend({ backend: "cpu" });
 
 Deno.test("outcomes survive encoding, whatever their count", () => {
   for (const count of [0, 1, 7, 8, 9, 10000]) {
