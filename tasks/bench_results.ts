@@ -18,7 +18,7 @@
  *     [--out DIR] [--cache-dir DIR] [--report-only]
  *
  * Resumable across machines: every finished (seed, arm) is one small JSON
- * file under `<out>/runs/`, committed with the docs; a later invocation
+ * file under `<out>/seeds/`, committed with the docs; a later invocation
  * skips those and resumes an unfinished arm from its checkpoint under
  * `--runs-dir` when that is still there. The report is rewritten after each
  * arm from whatever has finished.
@@ -196,7 +196,7 @@ function parseSettings(args: string[]): Settings {
 }
 
 function resultPath(s: Settings, seed: number, name: string): string {
-  return join(s.outDir, "runs", `s${seed}-${name}.json`);
+  return join(s.outDir, "seeds", `s${seed}-${name}.json`);
 }
 
 async function readJsonIfAny<T>(path: string): Promise<T | undefined> {
@@ -208,14 +208,14 @@ async function readJsonIfAny<T>(path: string): Promise<T | undefined> {
   }
 }
 
-/** Every finished result of this budget key under `<out>/runs/`. */
+/** Every finished result of this budget key under `<out>/seeds/`. */
 async function collect(
   s: Settings,
   key: string,
 ): Promise<{ arms: ArmResult[]; teachers: SeedTeachers[] }> {
   const arms: ArmResult[] = [];
   const teachers: SeedTeachers[] = [];
-  const dir = join(s.outDir, "runs");
+  const dir = join(s.outDir, "seeds");
   let entries: Deno.DirEntry[] = [];
   try {
     entries = await Array.fromAsync(Deno.readDir(dir));
@@ -293,7 +293,7 @@ async function main(args: string[]): Promise<void> {
   const fullTest = await loadDataset(spec, "test");
   const interrupt = installInterrupt(log);
   const specs = teacherSpecs(s.budget);
-  await Deno.mkdir(join(s.outDir, "runs"), { recursive: true });
+  await Deno.mkdir(join(s.outDir, "seeds"), { recursive: true });
   try {
     for (const seed of s.budget.seeds) {
       const pending: Arm[] = [];

@@ -25,7 +25,7 @@ import {
   spreadOf,
 } from "./stats.ts";
 
-/** The teachers of one seed, as written to `<out>/runs/s<seed>-teachers.json`. */
+/** The teachers of one seed, as written to `<out>/seeds/s<seed>-teachers.json`. */
 export interface SeedTeachers {
   /** File format marker. */
   format: "vitkd-fair-teachers";
@@ -449,7 +449,7 @@ export function fairReportSvg(input: FairReportInput): string {
   return parts.join("\n") + "\n";
 }
 
-/** The report's figures as JSON (no per-image outcomes: those stay in `runs/`). */
+/** The report's figures as JSON (no per-image outcomes: those stay in `seeds/`). */
 export function fairReportJson(input: FairReportInput): unknown {
   const strip = (c: ComparisonFigures) => ({
     a: c.a,

@@ -142,7 +142,7 @@ export const FAIR_BUDGETS: Record<string, FairBudget> = {
     backend: "auto",
     teacherBackend: "auto",
     needs:
-      "2 CPU cores (wasm + OpenBLAS): measured about 35-40 min a seed on a machine shared with another job (four teachers ~13 min, four stores ~2 min, five learned-token students ~3.3 min each, the stem-token student ~5.4 min), so about 3 h for five seeds, less on quiet cores; resumable across machines",
+      "2 quiet CPU cores (wasm + OpenBLAS): 27 min a seed measured (four teachers and their stores 11m45s, five learned-token students ~2m10s each, the stem-token student ~4 min), about 2 h 15 min for five seeds; 33-42 min a seed on a shared machine; resumable across machines",
   },
   gpu: {
     perClass: 500,
