@@ -32,7 +32,8 @@ export function positiveInteger(
   return value;
 }
 
-function rank3(
+/** The shape of a float32 rank-3 tensor, or an error naming the kernel and input. */
+export function rank3(
   kernel: string,
   name: string,
   t: tf.TensorInfo,
@@ -116,36 +117,47 @@ export const tokensToHeadsConfig: tf.KernelConfig = wasmConfig(
   },
 );
 
+/**
+ * The inputs `part0`..`part{P-1}` of {@linkcode HEADS_TO_TOKENS}, checked:
+ * float32 `[N*heads, L, D/heads]` each, all of one shape.
+ */
+export function headParts(
+  inputs: Record<string, tf.TensorInfo>,
+  heads: number,
+): { parts: tf.TensorInfo[]; n: number; length: number; headDim: number } {
+  const parts: tf.TensorInfo[] = [];
+  while (inputs[`part${parts.length}`]) {
+    parts.push(inputs[`part${parts.length}`]);
+  }
+  if (parts.length === 0) {
+    throw new Error(`${HEADS_TO_TOKENS}: needs inputs part0, part1, ...`);
+  }
+  const [rowsH, length, headDim] = rank3(HEADS_TO_TOKENS, "part0", parts[0]);
+  parts.forEach((t, i) => {
+    const shape = rank3(HEADS_TO_TOKENS, `part${i}`, t);
+    if (shape.some((d, j) => d !== parts[0].shape[j])) {
+      throw new Error(
+        `${HEADS_TO_TOKENS}: part${i} of shape [${shape}] differs from part0 [${
+          parts[0].shape
+        }]`,
+      );
+    }
+  });
+  if (rowsH % heads !== 0) {
+    throw new Error(
+      `${HEADS_TO_TOKENS}: ${rowsH} rows do not divide into ${heads} heads`,
+    );
+  }
+  return { parts, n: rowsH / heads, length, headDim };
+}
+
 /** The inverse of {@linkcode tokensToHeadsConfig}: inputs `part0`..`part{P-1}`. */
 export const headsToTokensConfig: tf.KernelConfig = wasmConfig(
   HEADS_TO_TOKENS,
   (inputs, attrs, backend) => {
     const heads = positiveInteger(HEADS_TO_TOKENS, "heads", attrs.heads);
     const scale = (attrs.scale as number | undefined) ?? 1;
-    const parts: tf.TensorInfo[] = [];
-    while (inputs[`part${parts.length}`]) {
-      parts.push(inputs[`part${parts.length}`]);
-    }
-    if (parts.length === 0) {
-      throw new Error(`${HEADS_TO_TOKENS}: needs inputs part0, part1, ...`);
-    }
-    const [rowsH, length, headDim] = rank3(HEADS_TO_TOKENS, "part0", parts[0]);
-    parts.forEach((t, i) => {
-      const shape = rank3(HEADS_TO_TOKENS, `part${i}`, t);
-      if (shape.some((d, j) => d !== parts[0].shape[j])) {
-        throw new Error(
-          `${HEADS_TO_TOKENS}: part${i} of shape [${shape}] differs from part0 [${
-            parts[0].shape
-          }]`,
-        );
-      }
-    });
-    if (rowsH % heads !== 0) {
-      throw new Error(
-        `${HEADS_TO_TOKENS}: ${rowsH} rows do not divide into ${heads} heads`,
-      );
-    }
-    const n = rowsH / heads;
+    const { parts, n, length, headDim } = headParts(inputs, heads);
     const out = backend.makeOutput(
       [n, length, parts.length * heads * headDim],
       "float32",

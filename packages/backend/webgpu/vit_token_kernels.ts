@@ -1,11 +1,12 @@
 // The attention's token/head layout kernels on WebGPU (fused/token_kernels.ts
 // on wasm): tokens to heads and back, token slices and padding, one
 // dispatch each.
-import type * as tf from "@tensorflow/tfjs";
 import {
+  headParts,
   HEADS_TO_TOKENS,
   PAD_TOKENS,
   positiveInteger,
+  rank3,
   SLICE_TOKENS,
   tokenRange,
   TOKENS_TO_HEADS,
@@ -14,20 +15,11 @@ import {
   dispatch,
   groupsFor,
   perIndex,
-  requireFloat,
   webgpuConfig,
   words,
 } from "./_vit_dispatch.ts";
 
 // ---- tokens and heads -----------------------------------------------------
-
-function rank3(kernel: string, name: string, t: tf.TensorInfo) {
-  requireFloat(kernel, { [name]: t });
-  if (t.shape.length !== 3) {
-    throw new Error(`${kernel}: ${name} must have rank 3, got [${t.shape}]`);
-  }
-  return t.shape as [number, number, number];
-}
 
 // Devices get 8 storage buffers per stage by default: the token tensor and
 // at most 7 parts.
@@ -113,32 +105,13 @@ export const headsToTokensWebGpu = webgpuConfig(
   (inputs, attrs, backend) => {
     const heads = positiveInteger(HEADS_TO_TOKENS, "heads", attrs.heads);
     const scale = (attrs.scale as number | undefined) ?? 1;
-    const parts: tf.TensorInfo[] = [];
-    while (inputs[`part${parts.length}`]) {
-      parts.push(inputs[`part${parts.length}`]);
-    }
-    if (parts.length === 0 || parts.length > MAX_PARTS) {
+    const { parts, n, length, headDim: hd } = headParts(inputs, heads);
+    if (parts.length > MAX_PARTS) {
       throw new Error(
         `${HEADS_TO_TOKENS}: needs inputs part0, part1, ... (1 to ${MAX_PARTS}), got ${parts.length}`,
       );
     }
-    const [rowsH, length, hd] = rank3(HEADS_TO_TOKENS, "part0", parts[0]);
-    parts.forEach((t, i) => {
-      const shape = rank3(HEADS_TO_TOKENS, `part${i}`, t);
-      if (shape.some((d, j) => d !== parts[0].shape[j])) {
-        throw new Error(
-          `${HEADS_TO_TOKENS}: part${i} of shape [${shape}] differs from part0 [${
-            parts[0].shape
-          }]`,
-        );
-      }
-    });
-    if (rowsH % heads !== 0) {
-      throw new Error(
-        `${HEADS_TO_TOKENS}: ${rowsH} rows do not divide into ${heads} heads`,
-      );
-    }
-    const n = rowsH / heads;
+    const rowsH = n * heads;
     const out = backend.makeTensorInfo(
       [n, length, parts.length * heads * hd],
       "float32",
