@@ -1,4 +1,4 @@
-import { sniffImageFormat } from "@vitkd/data";
+import { sniffImageFormat } from "@vitkd/data/image";
 
 /** An image's format and size, read from its header without decoding it. */
 export interface ImageHeader {

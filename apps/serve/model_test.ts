@@ -1,12 +1,8 @@
 import { assertEquals, assertMatch, assertRejects } from "@std/assert";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "@vitkd/backend";
-import {
-  convertChannels,
-  decodeImage,
-  normalizeImages,
-  resizeImage,
-} from "@vitkd/data";
+import { normalizeImages } from "@vitkd/data";
+import { convertChannels, decodeImage, resizeImage } from "@vitkd/data/image";
 import { predictProbabilities } from "@vitkd/models";
 import { createApp } from "./app.ts";
 import type { PredictResponse } from "./routes_v1.ts";

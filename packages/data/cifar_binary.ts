@@ -1,5 +1,10 @@
 import { DataError } from "./errors.ts";
-import { joinPath, pathKind, readFileOrThrow, readMaybeGzip } from "./files.ts";
+import {
+  joinPath,
+  pathKind,
+  readFileOrThrow,
+  readMaybeGzip,
+} from "./_files.ts";
 import { fingerprintContent } from "./hash.ts";
 import type { ImageDataset, Split } from "./types.ts";
 

@@ -1,5 +1,5 @@
 import { DataError } from "./errors.ts";
-import { joinPath, pathKind, readMaybeGzip } from "./files.ts";
+import { joinPath, pathKind, readMaybeGzip } from "./_files.ts";
 import { fingerprintContent } from "./hash.ts";
 import type { ImageDataset, Split } from "./types.ts";
 

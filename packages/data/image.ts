@@ -1,3 +1,17 @@
+/**
+ * Image decoding and resizing, the low-level part of `@vitkd/data`: sniff a
+ * PNG or JPEG, decode it to uint8 HWC pixels, convert channels and resize
+ * with an area filter. Decoding checks the header's dimensions first.
+ *
+ * ```ts
+ * import { sniffImageFormat } from "@vitkd/data/image";
+ *
+ * const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+ * console.log(sniffImageFormat(png)); // "png"
+ * ```
+ *
+ * @module
+ */
 import { Buffer } from "node:buffer";
 import jpeg from "jpeg-js";
 import { PNG } from "pngjs";

@@ -4,9 +4,9 @@ import {
   defaultCacheDir,
   readCache,
   writeCache,
-} from "./cache.ts";
+} from "./_cache.ts";
 import { DataError } from "./errors.ts";
-import { absolutePath, joinPath, pathKind, readFileOrThrow } from "./files.ts";
+import { absolutePath, joinPath, pathKind, readFileOrThrow } from "./_files.ts";
 import { fingerprintContent, hashBytes } from "./hash.ts";
 import { convertChannels, decodeImage, resizeImage } from "./image.ts";
 import type { DecodedImage, ImageDataset, ProgressCallback } from "./types.ts";

@@ -5,7 +5,7 @@ import {
   assertNotEquals,
   assertRejects,
 } from "@std/assert";
-import type { CacheEvent } from "./cache.ts";
+import type { CacheEvent } from "./_cache.ts";
 import { DataError } from "./errors.ts";
 import { loadImageFolder } from "./image_folder.ts";
 import { encodeJpeg, encodePng, pattern } from "./_testing.ts";

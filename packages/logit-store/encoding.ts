@@ -1,5 +1,19 @@
+/**
+ * How one teacher's logits for one view become bytes, the low-level part of
+ * `@vitkd/logit-store`: dense float32 or float16 records, or the top-k
+ * logits with their class indices.
+ *
+ * ```ts
+ * import { describeEncoding, recordBytes } from "@vitkd/logit-store/encoding";
+ *
+ * const encoding = { kind: "topk", dtype: "float16", k: 5 } as const;
+ * console.log(describeEncoding(encoding), recordBytes(encoding, 100));
+ * ```
+ *
+ * @module
+ */
 import { LogitStoreError } from "./errors.ts";
-import { FLOAT16_TABLE, float32ToFloat16Bits } from "./float16.ts";
+import { FLOAT16_TABLE, float32ToFloat16Bits } from "./_float16.ts";
 
 /** Floating-point type of stored values. */
 export type StoreDtype = "float16" | "float32";

@@ -12,7 +12,7 @@ import {
   topKIndices,
   validateEncoding,
 } from "./encoding.ts";
-import { FLOAT16_TABLE, float32ToFloat16Bits } from "./float16.ts";
+import { FLOAT16_TABLE, float32ToFloat16Bits } from "./_float16.ts";
 import { LogitStoreError } from "./errors.ts";
 
 function randomLogits(n: number, seed: number, scale = 4): Float32Array {

@@ -1,10 +1,25 @@
-import { crc32 } from "./crc32.ts";
+/**
+ * The on-disk layout of a logit store, the low-level part of
+ * `@vitkd/logit-store`: magic numbers, the header, chunk and byte ranges,
+ * the trailer and structure checks. `docs/logit-store-format.md` of the
+ * vitkd repository describes the format in prose.
+ *
+ * ```ts
+ * import { FORMAT_VERSION, STORE_MAGIC } from "@vitkd/logit-store/format";
+ *
+ * console.log(STORE_MAGIC, FORMAT_VERSION); // "VKDLOGIT" 1
+ * ```
+ *
+ * @module
+ */
+import { crc32 } from "./_crc32.ts";
 import {
   recordBytes,
   type StoreEncoding,
   validateEncoding,
 } from "./encoding.ts";
 import { LogitStoreError } from "./errors.ts";
+import { hex, readExactly, readFully } from "./_io.ts";
 
 /** The format version this build writes and the only one it reads. */
 export const FORMAT_VERSION = 1;
@@ -389,36 +404,6 @@ export interface StoreStructure {
   fileBytes: number;
 }
 
-function readFully(file: Deno.FsFile, offset: number, out: Uint8Array): number {
-  file.seekSync(offset, Deno.SeekMode.Start);
-  let got = 0;
-  while (got < out.length) {
-    const n = file.readSync(out.subarray(got));
-    if (n === null || n === 0) break;
-    got += n;
-  }
-  return got;
-}
-
-/**
- * Reads exactly `out.length` bytes at `offset`; throws naming `what` and the
- * file when it ends early.
- */
-export function readExactly(
-  file: Deno.FsFile,
-  path: string,
-  offset: number,
-  out: Uint8Array,
-  what: string,
-): void {
-  const got = readFully(file, offset, out);
-  if (got !== out.length) {
-    throw new LogitStoreError(
-      `${path}: truncated: ${what} needs ${out.length} bytes at offset ${offset}, only ${got} present`,
-    );
-  }
-}
-
 /** Reads and checks the header block of an open file (no size checks). */
 export function readHeaderBlock(
   file: Deno.FsFile,
@@ -483,11 +468,6 @@ export function readHeaderBlock(
     });
   }
   return { header, block };
-}
-
-/** Formats a 32-bit value as 8 hex digits. */
-export function hex(n: number): string {
-  return n.toString(16).padStart(8, "0");
 }
 
 /**

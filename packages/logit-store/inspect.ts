@@ -1,13 +1,8 @@
-import { crc32 } from "./crc32.ts";
+import { crc32 } from "./_crc32.ts";
 import { decodeRecord, describeEncoding } from "./encoding.ts";
 import { LogitStoreError } from "./errors.ts";
-import {
-  chunkByteRange,
-  hex,
-  readExactly,
-  readStructure,
-  type StoreHeader,
-} from "./format.ts";
+import { chunkByteRange, readStructure, type StoreHeader } from "./format.ts";
+import { hex, readExactly } from "./_io.ts";
 
 /** Statistics of one teacher's stored logits. */
 export interface TeacherStats {

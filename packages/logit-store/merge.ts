@@ -1,4 +1,4 @@
-import { crc32 } from "./crc32.ts";
+import { crc32 } from "./_crc32.ts";
 import { LogitStoreError } from "./errors.ts";
 import {
   chunkByteRange,
@@ -6,13 +6,12 @@ import {
   describeHeaderDifference,
   encodeHeaderBlock,
   encodeTrailer,
-  hex,
-  readExactly,
   readStructure,
   type StoreHeader,
   type StoreStructure,
 } from "./format.ts";
-import { syncDirectory } from "./fs_util.ts";
+import { hex, readExactly } from "./_io.ts";
+import { syncDirectory } from "./_fs.ts";
 
 /** Options of {@linkcode mergeShards}. */
 export interface MergeOptions {

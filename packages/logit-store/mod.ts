@@ -5,7 +5,9 @@
  * atomic, resumable and shardable ({@linkcode mergeShards}); reading
  * ({@linkcode openStore}) is random access by offset with bounded memory;
  * {@linkcode verifyStore} and {@linkcode inspectStore} check and summarise a
- * store. The format is documented in `docs/logit-store-format.md`.
+ * store. The format is documented in `docs/logit-store-format.md`; its
+ * low-level parts are `@vitkd/logit-store/format` (layout, header, checks)
+ * and `@vitkd/logit-store/encoding` (how logits become bytes).
  *
  * ```ts ignore
  * import { openStore, precompute } from "@vitkd/logit-store";
@@ -24,15 +26,39 @@
  *
  * @module
  */
-export * from "./crc32.ts";
-export * from "./encoding.ts";
-export * from "./errors.ts";
-export * from "./float16.ts";
-export * from "./format.ts";
-export * from "./inspect.ts";
-export * from "./merge.ts";
-export * from "./precompute.ts";
-export * from "./reader.ts";
-export * from "./verify.ts";
-export * from "./tf_types.ts";
+export {
+  precompute,
+  type PrecomputeOptions,
+  type PrecomputeProgress,
+  type PrecomputeResult,
+  type StoreTeacher,
+  storeTeacherFromModel,
+} from "./precompute.ts";
+export {
+  openStore,
+  type OpenStoreOptions,
+  type StoreExpectation,
+  StoreReader,
+} from "./reader.ts";
+export { type VerifyReport, verifyStore } from "./verify.ts";
+export {
+  formatInspect,
+  type InspectReport,
+  inspectStore,
+  type TeacherStats,
+} from "./inspect.ts";
+export { type MergeOptions, type MergeResult, mergeShards } from "./merge.ts";
+export { LogitStoreError } from "./errors.ts";
+export {
+  describeEncoding,
+  type StoreDtype,
+  type StoreEncoding,
+} from "./encoding.ts";
+export type {
+  ShardSpec,
+  StoreHeader,
+  StoreLayout,
+  StoreTeacherInfo,
+} from "./format.ts";
+export type { LayersModel, Tensor2D, Tensor4D } from "./tf_types.ts";
 export type { AugmentSpec, ImageDataset, Normalization } from "@vitkd/data";

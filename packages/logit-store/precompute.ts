@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { crc32 } from "./crc32.ts";
+import { crc32 } from "./_crc32.ts";
 import {
   augmentImage,
   type AugmentSpec,
@@ -7,7 +7,7 @@ import {
   type Normalization,
   normalizeImages,
   viewSeed,
-} from "./data_deps.ts";
+} from "./_data_deps.ts";
 import { encodeRecord, type StoreEncoding } from "./encoding.ts";
 import { LogitStoreError } from "./errors.ts";
 import {
@@ -25,9 +25,9 @@ import {
   type StoreHeader,
   validateHeader,
 } from "./format.ts";
-import { Journal } from "./journal.ts";
+import { Journal } from "./_journal.ts";
 import { verifyStore } from "./verify.ts";
-import { exists, syncDirectory } from "./fs_util.ts";
+import { exists, syncDirectory } from "./_fs.ts";
 import type { LayersModel, Tensor2D, Tensor4D } from "./tf_types.ts";
 
 /** The largest finite float16 value. */

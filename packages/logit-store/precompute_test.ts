@@ -7,8 +7,8 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
-import { augmentImage, normalizeImages, viewSeed } from "./data_deps.ts";
-import { FLOAT16_TABLE, float32ToFloat16Bits } from "./float16.ts";
+import { augmentImage, normalizeImages, viewSeed } from "./_data_deps.ts";
+import { FLOAT16_TABLE, float32ToFloat16Bits } from "./_float16.ts";
 import { LogitStoreError } from "./errors.ts";
 import { precompute } from "./precompute.ts";
 import { openStore } from "./reader.ts";

@@ -1,21 +1,20 @@
 import * as tf from "@tensorflow/tfjs";
-import { crc32 } from "./crc32.ts";
+import { crc32 } from "./_crc32.ts";
 import { decodeRecord } from "./encoding.ts";
-import { FLOAT16_TABLE } from "./float16.ts";
+import { FLOAT16_TABLE } from "./_float16.ts";
 import type { Tensor2D } from "./tf_types.ts";
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 import { LogitStoreError } from "./errors.ts";
-import { exists } from "./fs_util.ts";
+import { exists } from "./_fs.ts";
 import { verifyStore } from "./verify.ts";
 import {
   chunkByteRange,
-  hex,
-  readExactly,
   readStructure,
   type StoreHeader,
   type StoreLayout,
 } from "./format.ts";
+import { hex, readExactly } from "./_io.ts";
 
 /** What the caller is about to use the store with; mismatches are refused. */
 export interface StoreExpectation {

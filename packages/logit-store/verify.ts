@@ -1,12 +1,12 @@
-import { crc32 } from "./crc32.ts";
+import { crc32 } from "./_crc32.ts";
 import { LogitStoreError } from "./errors.ts";
 import {
   chunkByteRange,
   chunkImageRange,
-  hex,
   readStructure,
   type StoreHeader,
 } from "./format.ts";
+import { hex } from "./_io.ts";
 
 /** The outcome of {@linkcode verifyStore}. */
 export interface VerifyReport {

@@ -2,7 +2,8 @@
  * Models of vitkd: the involution layer, the ResNet / RedNet teachers, the
  * ViT student with one distillation token per teacher, a registry that builds
  * any of them by name, parameter and FLOP counts, and a model folder format
- * (`model.json` + `weights.bin` + `meta.json`).
+ * (`model.json` + `weights.bin` + `meta.json`). The layers the models are
+ * built from are in `@vitkd/models/layers`.
  *
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
@@ -18,17 +19,55 @@
  *
  * @module
  */
-export * from "./batch_norm.ts";
-export * from "./involution.ts";
-export * from "./layer_norm.ts";
-export * from "./vit_layers.ts";
-export * from "./options.ts";
-export * from "./resnet.ts";
-export * from "./vit.ts";
-export * from "./stem_tokens.ts";
-export * from "./registry.ts";
-export * from "./stats.ts";
-export * from "./predict.ts";
-export * from "./persistence.ts";
+export {
+  buildModel,
+  hasModel,
+  listModels,
+  type ModelBuilder,
+  type ModelListing,
+  type ModelRole,
+  registerModel,
+  resolveOptions,
+} from "./registry.ts";
+export type {
+  CommonModelOptions,
+  ModelOptions,
+  ResNetOptions,
+  VitOptions,
+} from "./options.ts";
+export { buildResNet, type SpatialOperator } from "./resnet.ts";
+export { buildVit } from "./vit.ts";
+export { layerFlops, type ModelStats, modelStats } from "./stats.ts";
+export { predictLogitsPerHead, predictProbabilities } from "./predict.ts";
+export {
+  denoFolderHandler,
+  type InputNormalization,
+  loadModel,
+  MODEL_FORMAT,
+  MODEL_FORMAT_VERSION,
+  type ModelInput,
+  type ModelMeta,
+  type ModelMetaInput,
+  readModelMeta,
+  saveModel,
+  weightFingerprint,
+} from "./persistence.ts";
 export { SeedStream } from "./seeds.ts";
-export * from "./tf_types.ts";
+export {
+  Involution,
+  type InvolutionAggregation,
+  type InvolutionArgs,
+} from "./involution.ts";
+export type { DistillationTokenSource } from "./stem_tokens.ts";
+export type {
+  ConfigDict,
+  IOHandler,
+  Layer,
+  LayersModel,
+  LayerVariable,
+  Shape,
+  SymbolicTensor,
+  Tensor,
+  Tensor2D,
+  Tensor4D,
+} from "./tf_types.ts";

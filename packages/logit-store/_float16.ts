@@ -9,7 +9,7 @@ const u32 = new Uint32Array(f32.buffer);
  * quiet NaN.
  *
  * ```ts
- * import { float16BitsToFloat32, float32ToFloat16Bits } from "@vitkd/logit-store";
+ * import { float16BitsToFloat32, float32ToFloat16Bits } from "./_float16.ts";
  * const bits = float32ToFloat16Bits(0.1);
  * console.log(bits.toString(16), float16BitsToFloat32(bits)); // "2e66" 0.0999755859375
  * ```

@@ -28,7 +28,7 @@ const [T0, T1, T2, T3, T4, T5, T6, T7] = buildTables();
  * a long stream can be checksummed piece by piece.
  *
  * ```ts
- * import { crc32Update } from "@vitkd/logit-store";
+ * import { crc32Update } from "./_crc32.ts";
  * const bytes = new TextEncoder().encode("123456789");
  * const whole = crc32Update(0, bytes);
  * const split = crc32Update(crc32Update(0, bytes.subarray(0, 4)), bytes.subarray(4));

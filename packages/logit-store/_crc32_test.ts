@@ -1,5 +1,5 @@
 import { assertEquals } from "@std/assert";
-import { crc32, crc32Update } from "./crc32.ts";
+import { crc32, crc32Update } from "./_crc32.ts";
 
 Deno.test("crc32 matches the standard check values", () => {
   const enc = new TextEncoder();

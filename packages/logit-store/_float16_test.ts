@@ -3,7 +3,7 @@ import {
   FLOAT16_TABLE,
   float16BitsToFloat32,
   float32ToFloat16Bits,
-} from "./float16.ts";
+} from "./_float16.ts";
 
 Deno.test("float16 encodes known values", () => {
   const cases: [number, number][] = [

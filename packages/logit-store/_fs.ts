@@ -1,4 +1,4 @@
-import { dirname } from "./path_util.ts";
+import { dirname } from "./_path.ts";
 
 /**
  * Flushes the directory entry of `path` (after a rename) where the platform

@@ -1,4 +1,4 @@
-import { crc32 } from "./crc32.ts";
+import { crc32 } from "./_crc32.ts";
 
 const JOURNAL_MAGIC = "VKDJRNL1";
 const HEAD_BYTES = 16;
