@@ -2,6 +2,7 @@
  * What the benchmarks print about the machine they ran on: figures from a
  * shared machine mean little without its CPU and its load.
  */
+import * as tf from "@tensorflow/tfjs";
 
 /** The CPU's model name from /proc/cpuinfo ("unknown cpu" elsewhere). */
 export function cpuModel(): string {
@@ -22,4 +23,12 @@ export function loadAverage(): string {
   } catch {
     return "unknown";
   }
+}
+
+/**
+ * The first line every benchmark prints: CPU, logical CPUs, OS, load
+ * average, and the Deno and tfjs versions.
+ */
+export function machineLine(): string {
+  return `machine: ${cpuModel()}, ${navigator.hardwareConcurrency} logical CPUs, ${Deno.build.os} ${Deno.build.arch}, load ${loadAverage()}; deno ${Deno.version.deno}, tfjs ${tf.version.tfjs}`;
 }

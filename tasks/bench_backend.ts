@@ -11,7 +11,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { parseTaskArgs } from "./_cli.ts";
-import { cpuModel } from "./_machine.ts";
+import { machineLine } from "./_machine.ts";
 import { describeBackend, initBackend } from "@vitkd/backend";
 import { isNativeKernel } from "@vitkd/backend/native";
 import { conv2dBackpropFilterConfig } from "@vitkd/backend/kernels";
@@ -297,9 +297,7 @@ const targets: Target[] = [
   },
 ];
 
-console.log(
-  `machine: ${cpuModel()}, ${navigator.hardwareConcurrency} cores, ${Deno.build.os} ${Deno.build.arch}, deno ${Deno.version.deno}, tfjs ${tf.version.tfjs}`,
-);
+console.log(machineLine());
 console.log(`webgpu adapter: ${await adapterName()}`);
 console.log(
   `timing: median call, >= ${budgetMs} ms per figure after one warm-up call\n`,

@@ -15,7 +15,7 @@
  * same in both runs; only the teacher part differs) is printed as well.
  */
 import { parseTaskArgs } from "./_cli.ts";
-import { cpuModel, loadAverage } from "./_machine.ts";
+import { loadAverage, machineLine } from "./_machine.ts";
 import * as tf from "@tensorflow/tfjs";
 import {
   type BackendChoice,
@@ -87,14 +87,8 @@ const SEED = 7;
 const BASE_SEED = 11;
 
 const backend = await initBackend({ backend: args.backend as BackendChoice });
-console.log(
-  `machine: ${cpuModel()}, ${navigator.hardwareConcurrency} logical CPUs, ${Deno.build.os} ${Deno.build.arch}`,
-);
-console.log(
-  `deno ${Deno.version.deno}, tfjs ${tf.version.tfjs}, backend ${
-    describeBackend(backend)
-  }`,
-);
+console.log(machineLine());
+console.log(`backend: ${describeBackend(backend)}`);
 
 const full = await loadMnist({ split: "train" });
 const train = subsetPerClass(full, perClass, SEED);

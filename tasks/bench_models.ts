@@ -11,7 +11,7 @@
  * warm-up), since the machine is shared.
  */
 import { parseTaskArgs } from "./_cli.ts";
-import { cpuModel } from "./_machine.ts";
+import { machineLine } from "./_machine.ts";
 import * as tf from "@tensorflow/tfjs";
 import {
   type BackendChoice,
@@ -55,10 +55,7 @@ if (!(seconds > 0) || !Number.isInteger(batch) || batch < 1) {
   );
 }
 
-console.log(
-  `machine: ${cpuModel()}, ${navigator.hardwareConcurrency} logical CPUs, ${Deno.build.os} ${Deno.build.arch}`,
-);
-console.log(`deno ${Deno.version.deno}, tfjs ${tf.version.tfjs}`);
+console.log(machineLine());
 
 /** Runs `step` for about `seconds` after `warmup` untimed runs; returns seconds per run. */
 async function timeIt(

@@ -11,7 +11,7 @@
  * sets it up (stock wasm plus the project's wasm training kernels).
  */
 import { parseTaskArgs } from "./_cli.ts";
-import { cpuModel } from "./_machine.ts";
+import { machineLine } from "./_machine.ts";
 import * as tf from "@tensorflow/tfjs";
 import { describeBackend, initBackend } from "@vitkd/backend";
 import { loadNativeBlas } from "@vitkd/backend/native";
@@ -167,10 +167,7 @@ async function modelSpeed(name: string): Promise<ModelSpeed> {
   return { train, infer };
 }
 
-console.log(
-  `machine: ${cpuModel()}, ${navigator.hardwareConcurrency} CPUs, ` +
-    `${Deno.build.os} ${Deno.build.arch}, deno ${Deno.version.deno}, tfjs ${tf.version.tfjs}`,
-);
+console.log(machineLine());
 const { status } = loadNativeBlas();
 console.log(
   status.available

@@ -9,8 +9,8 @@
 // preset's (vit-tiny, patch 7, 28x28 grey, 10 classes, 2 distillation
 // tokens): the weights do not change the speed.
 import { parseTaskArgs } from "./_cli.ts";
-import { cpuModel } from "./_machine.ts";
-import * as tf from "@tensorflow/tfjs";
+import { machineLine } from "./_machine.ts";
+import { type ServeProcess, startServeProcess } from "./_serve_process.ts";
 import {
   type BackendChoice,
   describeBackend,
@@ -74,14 +74,8 @@ if (!have("wrk")) {
 const ROOT = new URL("../", import.meta.url).pathname;
 const work = await Deno.makeTempDir({ prefix: "vitkd-bench-serve-" });
 const backend = await initBackend({ backend: flags.backend as BackendChoice });
-console.log(
-  `machine: ${cpuModel()}, ${navigator.hardwareConcurrency} logical CPUs, ${Deno.build.os} ${Deno.build.arch}`,
-);
-console.log(
-  `deno ${Deno.version.deno}, tfjs ${tf.version.tfjs}, backend ${
-    describeBackend(backend)
-  }`,
-);
+console.log(machineLine());
+console.log(`backend: ${describeBackend(backend)}`);
 
 const modelDir = flags.model ??
   await saveQuickStudent(`${work}/student`, "bench");
@@ -150,18 +144,10 @@ interface Row {
   meanBatch: string;
 }
 
-async function startServe(
-  batching: boolean,
-): Promise<{ url: string; child: Deno.ChildProcess }> {
-  const child = new Deno.Command(Deno.execPath(), {
+function startServe(batching: boolean): Promise<ServeProcess> {
+  return startServeProcess({
+    root: ROOT,
     args: [
-      "run",
-      "--allow-read",
-      "--allow-env",
-      "--allow-net",
-      "--allow-ffi",
-      "--allow-sys",
-      "apps/serve/main.ts",
       "--model",
       modelDir!,
       "--port",
@@ -176,25 +162,8 @@ async function startServe(
       // stderr is not read here: a log line per request would fill the pipe
       "--no-access-log",
     ],
-    cwd: ROOT,
-    stdout: "piped",
     stderr: "piped",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  for (let i = 0; i < 100; i++) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += value;
-    const url = text.match(/listening on (http:\/\/\S+?)\/?\s/)?.[1];
-    if (url) {
-      reader.releaseLock();
-      return { url, child };
-    }
-  }
-  throw new Error(
-    `serve did not start: ${text}\n${await new Response(child.stderr).text()}`,
-  );
+  });
 }
 
 function toMs(text: string): string {
@@ -276,7 +245,6 @@ try {
       }
     } finally {
       child.kill("SIGTERM");
-      await child.stdout.cancel().catch(() => {});
       const status = await child.status;
       const log = await logs;
       if (status.code !== 0) {

@@ -15,6 +15,7 @@
 // Only 127.0.0.1 is contacted; the work is fixed, not timed.
 import { Buffer } from "node:buffer";
 import { parseTaskArgs } from "./_cli.ts";
+import { startServeProcess } from "./_serve_process.ts";
 import jpeg from "jpeg-js";
 import { initBackend } from "@vitkd/backend";
 import {
@@ -62,16 +63,10 @@ const work = await Deno.makeTempDir({ prefix: "vitkd-soak-serve-" });
 await initBackend({ backend: "wasm" });
 const modelDir = await saveQuickStudent(`${work}/student`, "soak");
 
-const child = new Deno.Command(Deno.execPath(), {
+const { url, child } = await startServeProcess({
+  root: ROOT,
+  v8Flags: flags["v8-flags"],
   args: [
-    "run",
-    ...(flags["v8-flags"] ? [`--v8-flags=${flags["v8-flags"]}`] : []),
-    "--allow-read",
-    "--allow-env",
-    "--allow-net",
-    "--allow-ffi",
-    "--allow-sys",
-    "apps/serve/main.ts",
     "--model",
     modelDir,
     "--name",
@@ -83,21 +78,7 @@ const child = new Deno.Command(Deno.execPath(), {
     ...(flags.root ? [] : ["--no-access-log"]),
     ...flags._.map(String),
   ],
-  cwd: ROOT,
-  stdout: "piped",
-  stderr: "null",
-}).spawn();
-const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-let banner = "";
-let url: string | undefined;
-while (!url) {
-  const { value, done } = await reader.read();
-  if (done) throw new Error(`serve did not start: ${banner}`);
-  banner += value;
-  url = banner.match(/listening on (http:\/\/\S+?)\/?\s/)?.[1];
-}
-reader.releaseLock();
-child.stdout.cancel().catch(() => {});
+});
 
 function rssMiB(): number {
   const status = Deno.readTextFileSync(`/proc/${child.pid}/status`);

@@ -4,13 +4,12 @@
 // parsing and the `--help` text from this table alone; a new flag is one
 // more entry here.
 import { BACKEND_CHOICES } from "@vitkd/backend";
+import { DATASET_KINDS, type DatasetKind } from "@vitkd/data";
+import { LOSS_KINDS } from "@vitkd/distill";
 import {
   type Command,
   COMMANDS,
-  DATASET_KINDS,
-  type DatasetKind,
   type InvocationOptions,
-  LOSS_VARIANTS,
   STORE_ENCODINGS,
   type TrainConfig,
 } from "./config.ts";
@@ -255,7 +254,7 @@ export const FLAGS: Record<string, Flag> = {
     arg: "VARIANT",
     help:
       "multi (a token per teacher), ensemble (one token, mean of teachers), hard, none (no teachers)",
-    parse: oneOf(LOSS_VARIANTS),
+    parse: oneOf(LOSS_KINDS),
   }),
   tau: config("tau", {
     arg: "X",

@@ -1,4 +1,6 @@
 import type { BackendChoice } from "@vitkd/backend";
+import type { DatasetKind } from "@vitkd/data";
+import type { LossKind } from "@vitkd/distill";
 
 /** The subcommands of `deno task train`. */
 export type Command =
@@ -32,36 +34,6 @@ export const STAGES: readonly StageName[] = [
   "precompute",
   "distill",
   "eval",
-];
-
-/** How the student learns from the teachers. */
-export type LossVariant = "multi" | "ensemble" | "hard" | "none";
-
-/** Every loss variant `--loss` accepts. */
-export const LOSS_VARIANTS: readonly LossVariant[] = [
-  "multi",
-  "ensemble",
-  "hard",
-  "none",
-];
-
-/** The data set kinds `--dataset` accepts (the loaders of `@vitkd/data`). */
-export type DatasetKind =
-  | "mnist"
-  | "fashion-mnist"
-  | "cifar10-folder"
-  | "image-folder"
-  | "cifar-binary"
-  | "idx";
-
-/** Every data set kind `--dataset` accepts. */
-export const DATASET_KINDS: readonly DatasetKind[] = [
-  "mnist",
-  "fashion-mnist",
-  "cifar10-folder",
-  "image-folder",
-  "cifar-binary",
-  "idx",
 ];
 
 /** Data set kinds that need `--data-path`. */
@@ -125,7 +97,7 @@ export interface TrainConfig {
   /** Label smoothing of the cross-entropy terms. */
   labelSmoothing: number;
   /** The distillation objective. */
-  loss: LossVariant;
+  loss: LossKind;
   /** Distillation temperature. */
   tau: number;
   /** Loss weights: l0 for the class head, then one per distillation term; `null` = all 1. */

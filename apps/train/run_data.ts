@@ -8,6 +8,7 @@ import {
   type Normalization,
   subsetPerClass,
 } from "@vitkd/data";
+import type { ModelMetaInput } from "@vitkd/models";
 import { streamSeed } from "./seed_streams.ts";
 import type { TrainConfig } from "./config.ts";
 import { ProgressBar, type ProgressSink } from "./progress.ts";
@@ -70,5 +71,24 @@ export async function loadRunData(
     augment: config.augment
       ? defaultAugmentation(config.dataset.kind)
       : undefined,
+  };
+}
+
+/**
+ * What a saved model records of the data it trained on: class names, input
+ * shape and normalisation, and the training set's fingerprint.
+ */
+export function trainedOn(
+  data: Pick<RunData, "train" | "normalization">,
+): Pick<ModelMetaInput, "classNames" | "input" | "dataFingerprint"> {
+  return {
+    classNames: data.train.classNames,
+    input: {
+      height: data.train.height,
+      width: data.train.width,
+      channels: data.train.channels,
+      normalization: data.normalization,
+    },
+    dataFingerprint: data.train.fingerprint,
   };
 }

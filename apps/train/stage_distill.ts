@@ -18,7 +18,7 @@ import {
 import { distillationTokenCount } from "./cli.ts";
 import type { TrainConfig } from "./config.ts";
 import type { RunContext } from "./context.ts";
-import type { RunData } from "./run_data.ts";
+import { type RunData, trainedOn } from "./run_data.ts";
 import type { ModelResult } from "./run_folder.ts";
 import { storeBaseSeed } from "./stage_precompute.ts";
 import { teacherNames } from "./stage_teachers.ts";
@@ -148,14 +148,7 @@ async function trainStudent(
     };
     await saveModel(model, job.dir, {
       architecture: { name: config.student.name, options },
-      classNames: data.train.classNames,
-      input: {
-        height: data.train.height,
-        width: data.train.width,
-        channels: data.train.channels,
-        normalization: data.normalization,
-      },
-      dataFingerprint: data.train.fingerprint,
+      ...trainedOn(data),
       metrics: {
         testAccuracy: result.accuracy,
         ...Object.fromEntries(

@@ -10,6 +10,7 @@ import {
 import type { RunContext } from "./context.ts";
 import { exists, type ModelResult } from "./run_folder.ts";
 import { evaluateModel, runTrainingJob } from "./training.ts";
+import { trainedOn } from "./run_data.ts";
 
 /**
  * The name of each teacher in the run: its kind, with `-2`, `-3`, ... for
@@ -117,14 +118,7 @@ export async function teachersStage(ctx: RunContext): Promise<void> {
             seed: streamSeed(config.seed, "teacherInit", i),
           },
         },
-        classNames: data.train.classNames,
-        input: {
-          height: data.train.height,
-          width: data.train.width,
-          channels: data.train.channels,
-          normalization: data.normalization,
-        },
-        dataFingerprint: data.train.fingerprint,
+        ...trainedOn(data),
         metrics: {
           testAccuracy: result.accuracy,
           epochs: config.teacherEpochs,

@@ -15,17 +15,11 @@ export interface CacheEvent {
   detail?: string;
 }
 
-interface CacheHeader {
+/** The cache file's JSON header: the data set without its pixels and labels. */
+type CacheHeader = Omit<ImageDataset, "images" | "labels"> & {
   version: number;
   sourceKey: string;
-  name: string;
-  count: number;
-  height: number;
-  width: number;
-  channels: number;
-  classNames: string[];
-  fingerprint: string;
-}
+};
 
 /** The default cache folder: `.cache/data` under the current directory. */
 export function defaultCacheDir(): string {

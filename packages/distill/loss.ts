@@ -126,15 +126,7 @@ export function softDistillation(
     const teacherLogProb = tf.logSoftmax(
       tf.div(stopGradient(teacherLogits), tau),
     ) as tf.Tensor2D;
-    const studentLogProb = tf.logSoftmax(
-      tf.div(studentLogits, tau),
-    ) as tf.Tensor2D;
-    return klFromLogProbabilities(
-      teacherLogProb,
-      studentLogProb,
-      tau,
-      options.reduction ?? "batchmean",
-    );
+    return klToStudent(teacherLogProb, studentLogits, tau, options.reduction);
   });
 }
 
@@ -175,16 +167,21 @@ export function ensembleDistillation(
       tf.logSumExp(stacked, 0),
       Math.log(teacherLogits.length),
     ) as tf.Tensor2D;
-    const studentLogProb = tf.logSoftmax(
-      tf.div(studentLogits, tau),
-    ) as tf.Tensor2D;
-    return klFromLogProbabilities(
-      ensembleLogProb,
-      studentLogProb,
-      tau,
-      options.reduction ?? "batchmean",
-    );
+    return klToStudent(ensembleLogProb, studentLogits, tau, options.reduction);
   });
+}
+
+/** The tempered KL from a target's log-probabilities to the student's. */
+function klToStudent(
+  targetLogProb: tf.Tensor2D,
+  studentLogits: Tensor2D,
+  tau: number,
+  reduction: KlReduction = "batchmean",
+): Scalar {
+  const studentLogProb = tf.logSoftmax(
+    tf.div(studentLogits, tau),
+  ) as tf.Tensor2D;
+  return klFromLogProbabilities(targetLogProb, studentLogProb, tau, reduction);
 }
 
 /**

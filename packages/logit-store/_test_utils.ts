@@ -1,6 +1,6 @@
 // Small real data and teachers for this package's tests.
 import * as tf from "@tensorflow/tfjs";
-import type { ImageDataset } from "./_data_deps.ts";
+import type { ImageDataset } from "@vitkd/data";
 import {
   type PrecomputeOptions,
   type StoreTeacher,

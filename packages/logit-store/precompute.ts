@@ -7,7 +7,7 @@ import {
   type Normalization,
   normalizeImages,
   viewSeed,
-} from "./_data_deps.ts";
+} from "@vitkd/data";
 import { encodeRecord, type StoreEncoding } from "./encoding.ts";
 import { LogitStoreError } from "./errors.ts";
 import {

@@ -7,7 +7,7 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
-import { augmentImage, normalizeImages, viewSeed } from "./_data_deps.ts";
+import { augmentImage, normalizeImages, viewSeed } from "@vitkd/data";
 import { FLOAT16_TABLE, float32ToFloat16Bits } from "./_float16.ts";
 import { LogitStoreError } from "./errors.ts";
 import { precompute } from "./precompute.ts";

@@ -47,6 +47,7 @@ import {
   type ProgressSink,
   recalibrateBatchNorm,
   runTrainingJob,
+  trainedOn,
 } from "@vitkd/train";
 import { join } from "node:path";
 import {
@@ -253,14 +254,7 @@ export async function ensureTeacher(
     );
     await saveModel(model, dir, {
       architecture: { name: spec.kind, options },
-      classNames: data.train.classNames,
-      input: {
-        height: data.train.height,
-        width: data.train.width,
-        channels: data.train.channels,
-        normalization: data.normalization,
-      },
-      dataFingerprint: data.train.fingerprint,
+      ...trainedOn(data),
       metrics: { epochs: budget.teacherEpochs, trainSeconds },
     });
     await Deno.remove(join(ctx.seedDir, "checkpoints", jobId), {
