@@ -89,6 +89,14 @@ interface Slot {
 
 const WORKER_URL = new URL("./decode_worker.ts", import.meta.url).href;
 
+/** A valid 1x1 white RGBA PNG: what {@linkcode DecodePool.warm} decodes. */
+export const BLANK_PNG: Uint8Array = Uint8Array.from(
+  atob(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAAC0lEQVR4AWP4DwQACfsD/c8LaHIAAAAASUVORK5CYII=",
+  ),
+  (c) => c.charCodeAt(0),
+);
+
 /**
  * Decodes uploads in a bounded pool of worker threads, so that a large image
  * never blocks the event loop (health checks, other requests, the batcher).
@@ -171,6 +179,27 @@ export class DecodePool {
       if (free) this.#start(free, job);
       else this.#queue.push(job);
     });
+  }
+
+  /**
+   * Starts every worker and has each decode `sample` once, so a server can
+   * start with the pool it will run under load (a worker is a V8 isolate of
+   * tens of megabytes) and its first uploads do not wait for a worker to
+   * load. Workers still stop after `idleMs` without work.
+   *
+   * @param target What to decode to (the model's input).
+   * @param sample A small valid PNG or JPEG (default {@linkcode BLANK_PNG}).
+   */
+  async warm(
+    target: ImageTarget,
+    sample: Uint8Array = BLANK_PNG,
+  ): Promise<void> {
+    await Promise.all(
+      Array.from(
+        { length: this.#options.workers },
+        () => this.decode(sample.slice(), target, "warm-up"),
+      ),
+    );
   }
 
   /** Stops every worker; waiting and running jobs fail. */

@@ -137,3 +137,16 @@ Deno.test("the event loop stays free while the largest allowed image decodes: he
     await server.shutdown();
   }
 });
+
+Deno.test("DecodePool.warm starts every worker and decodes the blank PNG once on each", async () => {
+  const pool = new DecodePool({ workers: 2, maxQueue: 0 });
+  try {
+    assertEquals(pool.stats.alive, 0);
+    await pool.warm({ height: 4, width: 4, channels: 3 });
+    assertEquals(pool.stats.alive, 2);
+    assertEquals(pool.stats.decoded, 2);
+    assertEquals(pool.stats.failed, 0);
+  } finally {
+    pool.close();
+  }
+});

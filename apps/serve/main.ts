@@ -2,7 +2,7 @@ import { describeBackend, initBackend } from "@vitkd/backend";
 import { createApp } from "./app.ts";
 import type { MicroBatcherOptions } from "./batcher.ts";
 import { HELP, parseServeArgs, type ServeConfig, UsageError } from "./cli.ts";
-import { loadRunner } from "./model.ts";
+import { loadRunner, warmUp } from "./model.ts";
 import { findNewestCompleteRun, readRunTeachers } from "./runs.ts";
 import { startServer } from "./server.ts";
 
@@ -74,6 +74,7 @@ export async function main(
         }\n  ${TRAIN_HINT}`,
       );
     }
+    await warmUp(runner, [1, config.batching ? config.maxBatch : 1]);
     served = createApp({
       runner,
       limits: config.limits,
@@ -92,6 +93,7 @@ export async function main(
       corsOrigins: config.corsOrigins,
       accessLog: config.accessLog ? (line) => console.error(line) : undefined,
     });
+    await served.decoder.warm(runner.info.input);
   } catch (error) {
     console.error(`serve: ${(error as Error).message}`);
     return 1;

@@ -184,3 +184,30 @@ export async function loadRunner(
   };
   return new TfModelRunner(model, meta, info);
 }
+
+/**
+ * Runs the model once on a blank batch of each size in `batchSizes` (and
+ * once more on the largest, as the first call of a size takes other paths),
+ * before the server says it is listening: the first clients then do not wait
+ * for kernels to compile, and the backend's memory has grown to its working
+ * size, so the RSS a server reports at its start is the one it keeps.
+ *
+ * @param runner The model to warm.
+ * @param batchSizes The batch sizes the server will run.
+ */
+export async function warmUp(
+  runner: ModelRunner,
+  batchSizes: readonly number[],
+): Promise<void> {
+  const { height, width, channels } = runner.info.input;
+  const sizes = [...new Set(batchSizes)].filter((n) => n >= 1).sort((a, b) =>
+    a - b
+  );
+  for (const count of [...sizes, ...sizes.slice(-1)]) {
+    await runner.predict({
+      dtype: "uint8",
+      data: new Uint8Array(count * height * width * channels),
+      count,
+    });
+  }
+}

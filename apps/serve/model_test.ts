@@ -6,7 +6,7 @@ import { convertChannels, decodeImage, resizeImage } from "@vitkd/data/image";
 import { predictProbabilities } from "@vitkd/models";
 import { createApp } from "./app.ts";
 import type { PredictResponse } from "./routes_v1.ts";
-import { loadRunner } from "./model.ts";
+import { loadRunner, warmUp } from "./model.ts";
 import { startServer } from "./server.ts";
 import {
   encodeJpeg,
@@ -196,4 +196,22 @@ Deno.test("loadRunner refuses a damaged model folder, naming what is wrong", asy
   } finally {
     await Deno.remove(root, { recursive: true });
   }
+});
+
+Deno.test("warmUp runs the model at each batch size, the largest twice", async () => {
+  const counts: number[] = [];
+  const runner = {
+    info: { input: { height: 2, width: 3, channels: 1 } },
+    predict(input: { count: number; data: Uint8Array | Float32Array }) {
+      assertEquals(input.data.length, input.count * 6);
+      counts.push(input.count);
+      return Promise.resolve({
+        probabilities: new Float32Array(),
+        headProbabilities: [],
+      });
+    },
+    dispose() {},
+  } as unknown as Parameters<typeof warmUp>[0];
+  await warmUp(runner, [32, 1, 32]);
+  assertEquals(counts, [1, 32, 32]);
 });
