@@ -20,13 +20,14 @@ import {
   mcnemarFromOutcomes,
   pairedTTest,
 } from "@vitkd/distill";
-import { loadRunState, main as train, type RunState } from "@vitkd/train";
+import {
+  exists,
+  loadRunState,
+  main as train,
+  type RunState,
+} from "@vitkd/train";
 import { join } from "node:path";
 import { markdownTable } from "./results/stats.ts";
-
-async function exists(path: string): Promise<boolean> {
-  return Boolean(await Deno.stat(path).catch(() => null));
-}
 
 /** One seed's run of the preset (trained, resumed or found complete). */
 async function seedRun(

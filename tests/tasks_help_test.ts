@@ -14,6 +14,7 @@ const TASKS = [
   "bench_backend",
   "bench_data",
   "bench_distill",
+  "bench_fused",
   "bench_gpu",
   "bench_models",
   "bench_native",

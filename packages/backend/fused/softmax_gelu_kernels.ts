@@ -21,8 +21,8 @@ export const GELU = "VitkdGelu";
 /** Kernel name: GELU gradient from dy and x. */
 export const GELU_GRAD = "VitkdGeluGrad";
 
-// e^x of a heap tensor by the stock wasm Exp kernel (SIMD, ~2x faster than
-// Math.exp in a JS loop); frees the input.
+// e^x of a heap tensor by the stock wasm Exp kernel, which is SIMD where a JS
+// loop calls Math.exp one value at a time; frees the input.
 function expOf(backend: FusedBackend, x: tf.TensorInfo): tf.TensorInfo {
   const e = runKernel("Exp", backend, { x });
   release(backend, x);

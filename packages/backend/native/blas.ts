@@ -156,8 +156,8 @@ function userThreads(): number | undefined {
 
 // One core is left to the JS thread's own helpers (V8's GC, Deno's I/O):
 // with every core busy in sgemm, OpenMP's barriers wait on descheduled
-// workers. On the 2-core dev machine 2 threads trained resnet8 at 104 img/s
-// and vit-small at 28, 1 thread at 138 and 54.
+// workers, and training ran slower with every core in OpenBLAS than with one
+// left free (docs/performance.md, "native BLAS threads").
 function defaultThreads(): number {
   const count = coreCount();
   return count > 1 ? count - 1 : 1;

@@ -80,9 +80,9 @@ function unfusedMatMul(
  * transposed operands are transposed explicitly first.
  *
  * Why: the stock wasm matmul runs its transposed cases in a scalar loop
- * (about 1 GFLOP/s here) while the plain case uses XNNPACK (12-17 GFLOP/s);
- * every dense-layer gradient asks for a transposed operand. A transpose is
- * O(n^2) against the product's O(n^3).
+ * while the plain case uses XNNPACK, an order of magnitude faster (figures
+ * in docs/performance.md); every dense-layer gradient asks for a transposed
+ * operand. A transpose is O(n^2) against the product's O(n^3).
  */
 export function explicitTransposeMatMul(
   stock: tf.KernelConfig,

@@ -23,10 +23,10 @@ let registered: string[] | undefined;
  * Replaced, because the stock kernel is a scalar loop:
  * - `Conv2DBackpropInput`: the input gradient of a convolution, now one
  *   XNNPACK convolution of dy per stride phase with that phase's flipped
- *   filter taps, interleaved (3-8x faster on the bench's conv layers).
+ *   filter taps, interleaved.
  * - `BatchMatMul`, `_FusedMatMul`: transposed operands (every dense and
  *   attention gradient) are transposed explicitly, then the fast plain
- *   product runs (512², Bᵀ: ~0.8 -> ~10 GFLOP/s). A batched `_FusedMatMul`
+ *   product runs. A batched `_FusedMatMul`
  *   with a bias runs as product + add + activation: stock wasm adds the
  *   bias to the wrong rows there.
  *
