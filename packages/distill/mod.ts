@@ -47,6 +47,11 @@ export * from "./teacher_source.ts";
 export * from "./step.ts";
 export * from "./loop.ts";
 export * from "./checkpoint.ts";
+export {
+  DistillError,
+  type DistillErrorCode,
+  type DistillErrorOptions,
+} from "./errors.ts";
 export * from "./evaluate.ts";
 export * from "./batches.ts";
 export * from "./significance.ts";

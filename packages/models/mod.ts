@@ -30,5 +30,10 @@ export * from "./registry.ts";
 export * from "./stats.ts";
 export * from "./predict.ts";
 export * from "./persistence.ts";
+export {
+  ModelError,
+  type ModelErrorCode,
+  type ModelErrorOptions,
+} from "./errors.ts";
 export { SeedStream } from "./seeds.ts";
 export * from "./tf_types.ts";
