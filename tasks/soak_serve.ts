@@ -97,6 +97,7 @@ while (!url) {
   url = banner.match(/listening on (http:\/\/\S+?)\/?\s/)?.[1];
 }
 reader.releaseLock();
+// Best effort: only the banner was wanted from stdout.
 child.stdout.cancel().catch(() => {});
 
 function rssMiB(): number {
@@ -240,6 +241,7 @@ async function load(total: number): Promise<{
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
         if (res.status !== 200) errors++;
       } catch {
+        // A failed request is what the soak counts and reports.
         errors++;
       }
       latencies.push(performance.now() - t);
