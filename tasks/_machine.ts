@@ -10,6 +10,7 @@ export function cpuModel(): string {
     const info = Deno.readTextFileSync("/proc/cpuinfo");
     return info.match(/model name\s*:\s*(.+)/)?.[1]?.trim() ?? "unknown cpu";
   } catch {
+    // No /proc here (not Linux): the line is descriptive, not a figure.
     return "unknown cpu";
   }
 }
@@ -21,6 +22,7 @@ export function loadAverage(): string {
       " ",
     );
   } catch {
+    // No /proc here (not Linux): the line is descriptive, not a figure.
     return "unknown";
   }
 }

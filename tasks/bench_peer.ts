@@ -120,6 +120,7 @@ const cpu = (() => {
     return Deno.readTextFileSync("/proc/cpuinfo").split("\n")
       .find((l) => l.startsWith("model name"))?.split(":")[1]?.trim() ?? "cpu";
   } catch {
+    // No /proc here (not Linux): the name is descriptive, not a figure.
     return "cpu";
   }
 })();

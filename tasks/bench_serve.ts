@@ -62,6 +62,7 @@ function have(command: string): boolean {
     try {
       return Deno.statSync(`${dir}/${command}`).isFile;
     } catch {
+      // Not in this folder (or unreadable): look in the next one.
       return false;
     }
   });
@@ -225,6 +226,7 @@ try {
     const logs = new Response(child.stderr).text();
     try {
       // warm up: compile kernels for the batch sizes the run will see
+      // Warm-up only: the measured runs below report their own failures.
       await wrk(url, Math.max(...concurrencies)).catch(() => {});
       for (const clients of concurrencies) {
         const before = await serverStats(url);

@@ -221,6 +221,7 @@ async function load(total: number): Promise<{
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
         if (res.status !== 200) errors++;
       } catch {
+        // A failed request is what the soak counts and reports.
         errors++;
       }
       latencies.push(performance.now() - t);

@@ -30,3 +30,14 @@ export async function runDeno(args: string[]): Promise<DenoRun> {
     ms: performance.now() - start,
   };
 }
+
+/**
+ * The permission flags of a `deno task` in the root deno.json (`--allow-...`),
+ * so that a test runs an app with exactly the permissions its task grants.
+ */
+export function taskPermissions(task: string): string[] {
+  const config = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`));
+  const entry = config.tasks[task];
+  const command: string = typeof entry === "string" ? entry : entry.command;
+  return command.split(/\s+/).filter((word) => word.startsWith("--allow-"));
+}

@@ -1,7 +1,6 @@
 import { Hono } from "hono";
 import { contextStorage, getContext } from "hono/context-storage";
 import { cors } from "hono/cors";
-import { HTTPException } from "hono/http-exception";
 import { logger } from "hono/logger";
 import { requestId, type RequestIdVariables } from "hono/request-id";
 import { routePath } from "hono/route";
@@ -10,12 +9,7 @@ import {
   secureHeaders,
   type SecureHeadersVariables,
 } from "hono/secure-headers";
-import {
-  BatcherClosedError,
-  MicroBatcher,
-  type MicroBatcherOptions,
-  QueueFullError,
-} from "./batcher.ts";
+import { MicroBatcher, type MicroBatcherOptions } from "./batcher.ts";
 import { bodyDeadline } from "./body_deadline.ts";
 import {
   DEFAULT_BATCHING,
@@ -27,9 +21,9 @@ import {
 import {
   DecodePool,
   type DecodePoolOptions,
-  DecoderBusyError,
   defaultDecodeWorkers,
 } from "./decode_pool.ts";
+import { httpAnswerOf } from "./error_status.ts";
 import { Metrics } from "./metrics.ts";
 import { renderPage } from "./page.ts";
 import { imageRoutes } from "./routes_v1.ts";
@@ -216,28 +210,19 @@ export function createApp(options: AppOptions): ServeApp {
     )
   );
 
+  // Statuses come from HTTP_STATUS_TABLE (error_status.ts), in one place.
   app.onError((error, c) => {
-    if (
-      error instanceof QueueFullError || error instanceof BatcherClosedError ||
-      error instanceof DecoderBusyError
-    ) {
-      return c.json({ error: error.message }, 503, {
-        "retry-after": String(RETRY_AFTER_SECONDS),
-      });
+    const answer = httpAnswerOf(error);
+    if (!answer.expected) {
+      console.error(
+        `serve: ${c.req.method} ${c.req.path} (${c.get("requestId")}) failed:`,
+        error,
+      );
     }
-    if (error instanceof HTTPException) {
-      const headers: Record<string, string> = error.status === 503
-        ? { "retry-after": String(RETRY_AFTER_SECONDS) }
-        : {};
-      return c.json({ error: error.message }, error.status, headers);
-    }
-    console.error(
-      `serve: ${c.req.method} ${c.req.path} (${c.get("requestId")}) failed:`,
-      error,
-    );
-    return c.json({
-      error: `internal error: ${(error as Error).message ?? error}`,
-    }, 500);
+    const headers: Record<string, string> = answer.status === 503
+      ? { "retry-after": String(RETRY_AFTER_SECONDS) }
+      : {};
+    return c.json({ error: answer.message }, answer.status, headers);
   });
 
   return served;

@@ -47,6 +47,7 @@ export function bodyDeadline(ms: number): MiddlewareHandler {
           }
         } catch (error) {
           clearTimeout(timer);
+          // Best effort: the body fails with `error` whether or not it cancels.
           reader.cancel().catch(() => {});
           controller.error(error);
         }

@@ -1,4 +1,5 @@
 import { parseArgs } from "@std/cli/parse-args";
+import { EXIT_CODES, exitCodesHelp, UsageError } from "@vitkd/train/errors";
 import type { BackendChoice } from "@vitkd/backend";
 import {
   DEFAULT_BATCHING,
@@ -49,13 +50,8 @@ export interface ServeConfig {
   help: boolean;
 }
 
-/** A command line the server cannot run with; `main` prints it and exits 2. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
+// The apps' one UsageError: `main` reports it and exits 2, as train does.
+export { UsageError };
 
 /** `deno task serve --help`. */
 export const HELP = `Usage: deno task serve [options]
@@ -117,6 +113,16 @@ Output:
 Routes: GET /, POST /v1/predict, POST /v1/predict/batch, GET /v1/model,
 GET /v2, /v2/health/live, /v2/health/ready, /v2/models/{name}[/ready],
 POST /v2/models/{name}/infer. See docs/serving.md.
+
+${
+  exitCodesHelp([
+    EXIT_CODES.ok,
+    EXIT_CODES.unexpected,
+    EXIT_CODES.usage,
+    EXIT_CODES.model,
+    EXIT_CODES.backend,
+  ])
+}
 `;
 
 const STRING_FLAGS = [
@@ -290,7 +296,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
     throw new UsageError(
       `unknown ${unknown.length === 1 ? "argument" : "arguments"}: ${
         unknown.map((a) => a === "" ? '""' : a).join(" ")
-      } (see --help)`,
+      }`,
     );
   }
   return config;

@@ -71,6 +71,7 @@ export function startConnectionGuard(
         port: options.upstreamPort,
       });
     } catch {
+      // The server behind the guard is gone (shutting down): drop the client.
       client.close();
       return;
     }
@@ -93,6 +94,7 @@ export function startConnectionGuard(
     const timeout = async (answer?: Uint8Array) => {
       if (closed) return;
       closedForTimeout++;
+      // Best effort: the client may be gone; the connection closes either way.
       if (answer) await client.write(answer).catch(() => {});
       shut();
     };

@@ -1,4 +1,4 @@
-import { HttpError } from "./errors.ts";
+import { DataError } from "@vitkd/data";
 import type { ImageTarget, PreparedImage } from "./image_decode.ts";
 
 /** A message to a decode worker. */
@@ -16,7 +16,7 @@ export interface DecodeRequest {
 /** A decode worker's answer. */
 export type DecodeReply =
   | { id: number; ok: true; prepared: PreparedImage }
-  | { id: number; ok: false; message: string };
+  | { id: number; ok: false; name: string; message: string };
 
 /** Options for {@linkcode DecodePool}. */
 export interface DecodePoolOptions {
@@ -139,9 +139,10 @@ export class DecodePool {
 
   /**
    * Decodes and resizes `bytes` to `target` on a worker. The bytes are
-   * transferred (the caller's array is emptied). Rejects with a 400
-   * {@linkcode HttpError} for a corrupt or truncated image and with
-   * {@linkcode DecoderBusyError} when the queue is full.
+   * transferred (the caller's array is emptied). Rejects with a
+   * `DataError` naming the upload for a corrupt or truncated image (the app
+   * answers 400) and with {@linkcode DecoderBusyError} when the queue is
+   * full (503).
    */
   decode(
     bytes: Uint8Array,
@@ -247,7 +248,13 @@ export class DecodePool {
         job.resolve(reply.prepared);
       } else {
         this.#stats.failed++;
-        job.reject(new HttpError(400, reply.message));
+        // Errors do not cross to a worker and back: a corrupt upload comes
+        // back as a DataError again (a 400), anything else as a failure.
+        job.reject(
+          reply.name === "DataError"
+            ? new DataError(reply.message)
+            : new Error(`image decoder failed: ${reply.message}`),
+        );
       }
       if (recycle) {
         // A fresh worker starts when the next upload needs one.

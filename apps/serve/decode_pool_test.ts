@@ -1,7 +1,8 @@
 import { assert, assertEquals, assertMatch, assertRejects } from "@std/assert";
+import { DataError } from "@vitkd/data";
 import { createApp } from "./app.ts";
 import { DecodePool, DecoderBusyError } from "./decode_pool.ts";
-import { HttpError } from "./errors.ts";
+import { httpAnswerOf } from "./error_status.ts";
 import type { PredictResponse } from "./routes_v1.ts";
 import { startServer } from "./server.ts";
 import { BandRunner, bigGreyPng, encodeJpeg, greyPng } from "./testing.ts";
@@ -32,9 +33,9 @@ Deno.test("DecodePool decodes and resizes in a worker, and refuses corrupt data 
     const cut = jpeg.slice(0, jpeg.length - 40);
     const error = await assertRejects(
       () => pool.decode(cut, TARGET, "cut.jpg"),
-      HttpError,
+      DataError,
     );
-    assertEquals(error.status, 400);
+    assertEquals(httpAnswerOf(error).status, 400);
     assertMatch(error.message, /cut\.jpg: corrupt or truncated JPEG/);
     // the worker is still there for the next upload
     const again = await pool.decode(greyPng(8, 8, 3), TARGET, "b.png");
@@ -73,7 +74,7 @@ Deno.test("DecodePool stops a worker after a large image or a failure, and the q
     const after = pool.decode(greyPng(40, 40, 4), TARGET, "after.png");
     assertEquals((await small).pixels[0], 1);
     assertEquals((await large).pixels[0], 2);
-    await assertRejects(() => bad, HttpError, "bad.png");
+    await assertRejects(() => bad, DataError, "bad.png");
     assertEquals((await after).pixels[0], 4);
     assertEquals(pool.stats.recycled, 2);
     assertEquals(pool.stats.alive, 1);

@@ -14,7 +14,13 @@ self.onmessage = (event: MessageEvent<DecodeRequest>) => {
     reply = { id, ok: true, prepared };
     self.postMessage(reply, [prepared.pixels.buffer as ArrayBuffer]);
   } catch (error) {
-    reply = { id, ok: false, message: (error as Error).message ?? `${error}` };
+    // The name tells the pool a corrupt upload (DataError) from a failure.
+    reply = {
+      id,
+      ok: false,
+      name: (error as Error).name ?? "Error",
+      message: (error as Error).message ?? `${error}`,
+    };
     self.postMessage(reply);
   }
 };

@@ -1,4 +1,5 @@
 import { resizeWorkBytes } from "@vitkd/data/image";
+import { toHttpError } from "./error_status.ts";
 import { HttpError } from "./errors.ts";
 import {
   decodeUpload,
@@ -85,8 +86,9 @@ export function checkUpload(
 
 /**
  * {@linkcode checkUpload}, then {@linkcode decodeUpload} on the calling
- * thread; a corrupt or truncated image is a 400. The server decodes in a
- * {@linkcode DecodePool} instead; this is for scripts and tests.
+ * thread; a corrupt or truncated image (a `DataError`) is a 400
+ * {@linkcode HttpError}, as the server answers it. The server decodes in a
+ * `DecodePool` instead; this is for scripts and tests.
  */
 export function prepareUpload(
   bytes: Uint8Array,
@@ -98,6 +100,6 @@ export function prepareUpload(
   try {
     return decodeUpload(bytes, target, source);
   } catch (error) {
-    throw new HttpError(400, (error as Error).message);
+    throw toHttpError(error);
   }
 }

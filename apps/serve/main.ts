@@ -1,7 +1,9 @@
 import { describeBackend, initBackend } from "@vitkd/backend";
+import { ModelError } from "@vitkd/models";
+import { EXIT_CODES, reportFailure } from "@vitkd/train/errors";
 import { createApp } from "./app.ts";
 import type { MicroBatcherOptions } from "./batcher.ts";
-import { HELP, parseServeArgs, type ServeConfig, UsageError } from "./cli.ts";
+import { HELP, parseServeArgs, type ServeConfig } from "./cli.ts";
 import { loadRunner, warmUp } from "./model.ts";
 import { findNewestCompleteRun, readRunTeachers } from "./runs.ts";
 import { startServer } from "./server.ts";
@@ -19,8 +21,9 @@ async function resolveModel(
     const seen = search.skipped.length > 0
       ? `\n  skipped:\n    ${search.skipped.join("\n    ")}`
       : "";
-    throw new Error(
+    throw new ModelError(
       `no trained model: ${config.runsDir}/ holds no complete run; ${TRAIN_HINT}${seen}`,
+      { code: "not-found", path: config.runsDir },
     );
   }
   return { dir: search.run.modelDir, name: config.name ?? search.run.name };
@@ -34,9 +37,19 @@ export interface MainOptions {
   onListen?: (url: string) => void;
 }
 
+// Exit codes and messages of a failed start come from the apps' one error
+// table (@vitkd/train/errors): 2 usage, 5 model, 7 backend, 1 unexpected.
+function failed(error: unknown): number {
+  return reportFailure(error, {
+    log: (line) => console.error(line),
+    command: "deno task serve",
+    prefix: "serve: ",
+  });
+}
+
 /**
  * `deno task serve`: loads the model, serves it until SIGINT or SIGTERM, then
- * finishes in-flight requests and returns the exit code.
+ * finishes in-flight requests and returns the exit code (see `--help`).
  */
 export async function main(
   args: string[],
@@ -46,13 +59,11 @@ export async function main(
   try {
     config = parseServeArgs(args);
   } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    console.error(`serve: ${error.message}`);
-    return 2;
+    return failed(error);
   }
   if (config.help) {
     console.log(HELP);
-    return 0;
+    return EXIT_CODES.ok;
   }
   let served;
   let modelDir: string;
@@ -68,10 +79,10 @@ export async function main(
         teachers: await readRunTeachers(model.dir),
       });
     } catch (error) {
-      throw new Error(
-        `cannot load the model in ${model.dir}: ${
-          (error as Error).message
-        }\n  ${TRAIN_HINT}`,
+      if (!(error instanceof ModelError)) throw error;
+      throw new ModelError(
+        `cannot load the model in ${model.dir}: ${error.message}\n  ${TRAIN_HINT}`,
+        { code: error.code, path: error.path, cause: error },
       );
     }
     await warmUp(runner, [1, config.batching ? config.maxBatch : 1]);
@@ -95,8 +106,7 @@ export async function main(
     });
     await served.decoder.warm(runner.info.input);
   } catch (error) {
-    console.error(`serve: ${(error as Error).message}`);
-    return 1;
+    return failed(error);
   }
   let server;
   try {
@@ -114,7 +124,7 @@ export async function main(
     );
     await served.drain();
     served.runner.dispose();
-    return 1;
+    return EXIT_CODES.unexpected;
   }
   const info = served.runner.info;
   console.log(
@@ -143,7 +153,7 @@ export async function main(
   console.error(
     `serve: stopped after ${stats.images} images in ${stats.batches} model calls`,
   );
-  return 0;
+  return EXIT_CODES.ok;
 }
 
 if (import.meta.main) {

@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import { initBackend } from "@vitkd/backend";
+import { EXIT_CODES } from "@vitkd/train/errors";
 import { saveTinyStudent } from "./testing.ts";
 
 // The test process saves models too; wasm keeps tfjs quiet about Node.
@@ -60,12 +61,12 @@ Deno.test("serve --help prints usage; bad flags exit 2 naming the flag", async (
   );
 });
 
-Deno.test("serve without a trained model, or with a damaged one, refuses to start and says what to run", async () => {
+Deno.test("serve without a trained model, or with a damaged one, refuses to start with the model exit code and says what to run", async () => {
   const root = await Deno.makeTempDir({ prefix: "vitkd-serve-main-" });
   try {
     const none = await run(["--runs", `${root}/runs`]);
-    assertEquals(none.code, 1);
-    assertMatch(none.stderr, /no trained model/);
+    assertEquals(none.code, EXIT_CODES.model, none.stderr);
+    assertMatch(none.stderr, /^serve: model error: no trained model/);
     assertMatch(none.stderr, /deno task train/);
     const dir = await saveTinyStudent(`${root}/runs`, "half");
     await Deno.writeTextFile(
@@ -73,13 +74,18 @@ Deno.test("serve without a trained model, or with a damaged one, refuses to star
       JSON.stringify({ complete: false }),
     );
     const incomplete = await run(["--runs", `${root}/runs`]);
-    assertEquals(incomplete.code, 1);
+    assertEquals(incomplete.code, EXIT_CODES.model);
     assertMatch(incomplete.stderr, /half: run is not complete/);
     await Deno.writeTextFile(`${dir}/model.json`, "{ truncated");
     const damaged = await run(["--model", dir]);
-    assertEquals(damaged.code, 1);
-    assertMatch(damaged.stderr, /cannot load the model in .*half\/student/);
+    assertEquals(damaged.code, EXIT_CODES.model, damaged.stderr);
+    // one line names the folder and the file at fault, the next what to run
+    assertMatch(
+      damaged.stderr,
+      /^serve: model error: cannot load the model in .*half\/student: .*half\/student\/model\.json is not valid JSON/m,
+    );
     assertMatch(damaged.stderr, /deno task train/);
+    assert(!damaged.stderr.includes("    at "), "no stack for a typed error");
   } finally {
     await Deno.remove(root, { recursive: true });
   }

@@ -1,6 +1,11 @@
 import * as tf from "@tensorflow/tfjs";
 import { normalizeImages } from "@vitkd/data";
-import { loadModel, type ModelMeta, predictLogitsPerHead } from "@vitkd/models";
+import {
+  loadModel,
+  ModelError,
+  type ModelMeta,
+  predictLogitsPerHead,
+} from "@vitkd/models";
 import { modelNameFrom } from "./runs.ts";
 import { verifyWeights } from "./weights_check.ts";
 import type {
@@ -21,8 +26,9 @@ export interface LoadRunnerOptions {
   teachers?: string[];
 }
 
+// What the server relies on is missing or disagrees with the model itself.
 function fail(dir: string, problem: string): never {
-  throw new Error(`${dir}: ${problem}`);
+  throw new ModelError(`${dir}: ${problem}`, { code: "mismatch", path: dir });
 }
 
 /** Checks what the server relies on in `meta.json` against the model itself. */
@@ -141,7 +147,7 @@ export class TfModelRunner implements ModelRunner {
  * with `loadModel` and checks it is servable: consistent with `meta.json`,
  * and its weights those `meta.json`'s fingerprint vouches for.
  *
- * @throws {Error} naming the folder and what is missing or inconsistent
+ * @throws {ModelError} naming the folder and what is missing or inconsistent
  */
 export async function loadRunner(
   dir: string,

@@ -3,7 +3,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "@vitkd/backend";
 import { normalizeImages } from "@vitkd/data";
 import { convertChannels, decodeImage, resizeImage } from "@vitkd/data/image";
-import { predictProbabilities } from "@vitkd/models";
+import { ModelError, predictProbabilities } from "@vitkd/models";
 import { createApp } from "./app.ts";
 import type { PredictResponse } from "./routes_v1.ts";
 import { loadRunner, warmUp } from "./model.ts";
@@ -187,11 +187,12 @@ Deno.test("loadRunner refuses a damaged model folder, naming what is wrong", asy
       metaPath,
       JSON.stringify({ ...meta, classNames: ["a", "b"] }),
     );
-    const error = await assertRejects(() => loadRunner(dir), Error);
+    const error = await assertRejects(() => loadRunner(dir), ModelError);
     assertMatch(error.message, /3 classes, meta.json names 2/);
+    assertEquals(error.code, "mismatch");
     await Deno.writeTextFile(metaPath, JSON.stringify(meta));
     await Deno.remove(`${dir}/weights.bin`);
-    const missing = await assertRejects(() => loadRunner(dir), Error);
+    const missing = await assertRejects(() => loadRunner(dir), ModelError);
     assertMatch(missing.message, /weights\.bin/);
   } finally {
     await Deno.remove(root, { recursive: true });

@@ -127,7 +127,8 @@ export function imageRoutes(state: ServeState): Hono {
       try {
         return Promise.resolve(decodeUpload(bytes, target, source));
       } catch (error) {
-        return Promise.reject(new HttpError(400, (error as Error).message));
+        // A DataError (a corrupt image) is answered 400 by the error table.
+        return Promise.reject(error);
       }
     }
     return decoder.decode(bytes, target, source);

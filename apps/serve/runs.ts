@@ -66,8 +66,14 @@ export async function findNewestCompleteRun(
       if (!(await Deno.stat(modelDir)).isDirectory) {
         throw new Deno.errors.NotFound();
       }
-    } catch {
-      skipped.push(`${dir}: complete but has no student/ folder`);
+    } catch (error) {
+      skipped.push(
+        `${dir}: complete but ${
+          error instanceof Deno.errors.NotFound
+            ? "has no student/ folder"
+            : `student/ is unreadable (${(error as Error).message})`
+        }`,
+      );
       continue;
     }
     const finishedAt = typeof record.finishedAt === "string"

@@ -1,5 +1,6 @@
 import { assertEquals, assertRejects } from "@std/assert";
 import { initBackend } from "@vitkd/backend";
+import { ModelError } from "@vitkd/models";
 import { loadRunner } from "./model.ts";
 import { saveTinyStudent } from "./testing.ts";
 
@@ -16,11 +17,12 @@ Deno.test("a weights.bin altered after saving (same size) is refused, naming the
     bytes[Math.floor(bytes.length / 2)] ^= 0x40;
     await Deno.writeFile(path, bytes);
     assertEquals((await Deno.stat(path)).size, bytes.length);
-    await assertRejects(
+    const error = await assertRejects(
       () => loadRunner(dir),
-      Error,
+      ModelError,
       `${dir}/weights.bin does not match meta.json: weight fingerprint`,
     );
+    assertEquals(error.code, "corrupt");
   } finally {
     await Deno.remove(root, { recursive: true });
   }

@@ -17,9 +17,10 @@ import {
   type PresetName,
 } from "./presets.ts";
 import { type Flag, FLAGS, PIPELINE, type Target } from "./cli_flags.ts";
-import { UsageError } from "./cli_values.ts";
+import { exitCodesHelp, UsageError } from "./errors.ts";
 
-export { parseInteger, parseNumber, UsageError } from "./cli_values.ts";
+export { parseInteger, parseNumber } from "./cli_values.ts";
+export { UsageError } from "./errors.ts";
 
 const FLAG_ENTRIES = Object.entries(FLAGS);
 const SWITCHES = FLAG_ENTRIES.filter(([, f]) => f.arg === undefined).map((
@@ -90,6 +91,7 @@ export function helpText(command: Command): string {
     lines.push(`  ${label(entry).padEnd(width)}  ${help}`);
   }
   lines.push(`  ${"--help".padEnd(width)}  show this help`);
+  lines.push("", exitCodesHelp());
   return lines.join("\n");
 }
 

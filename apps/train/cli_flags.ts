@@ -19,10 +19,10 @@ import {
   number,
   oneOf,
   perClass,
-  UsageError,
   type ValueParser,
   whole,
 } from "./cli_values.ts";
+import { UsageError } from "./errors.ts";
 
 /** The commands that run pipeline stages. */
 export const PIPELINE: readonly Command[] = [

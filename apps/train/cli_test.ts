@@ -7,6 +7,7 @@ import {
   parseCommandLine,
   UsageError,
 } from "./cli.ts";
+import { EXIT_CODES, exitCodeOf } from "./errors.ts";
 
 function usageError(args: string[], includes: string): void {
   const error = assertThrows(() => parseCommandLine(args), UsageError);
@@ -14,7 +15,7 @@ function usageError(args: string[], includes: string): void {
     error.message.includes(includes),
     `expected "${includes}" in: ${error.message}`,
   );
-  assertEquals(error.exitCode, 2);
+  assertEquals(exitCodeOf(error), EXIT_CODES.usage);
 }
 
 Deno.test("no arguments: run with the quick preset", () => {

@@ -3,16 +3,7 @@
 // number, got "zero"'). The `whole`, `number`, `oneOf`, ... factories make
 // the `parse` of a flag declaration in cli_flags.ts.
 
-/** A command-line mistake: the CLI prints the message and exits with code 2. */
-export class UsageError extends Error {
-  /** The exit code for usage errors. */
-  readonly exitCode = 2;
-  /** Creates a usage error with a message that names the flag and the problem. */
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
+import { UsageError } from "./errors.ts";
 
 /** Checks and converts one flag's text; `flag` is its name without `--`. */
 export type ValueParser<T> = (text: string, flag: string) => T;

@@ -1,4 +1,5 @@
 import type { InvocationOptions, StageName, TrainConfig } from "./config.ts";
+import { UsageError } from "./errors.ts";
 import type { Interrupt } from "./interrupt.ts";
 import type { MetricsLog } from "./metrics_log.ts";
 import type { ProgressSink } from "./progress.ts";
@@ -6,8 +7,11 @@ import { loadRunData, type RunData } from "./run_data.ts";
 import { type RunPaths, type RunState, saveRunState } from "./run_folder.ts";
 import type { StepBudget } from "./training.ts";
 
-/** A stage cannot run yet: an earlier stage's output is missing. */
-export class StageOrderError extends Error {
+/**
+ * A stage cannot run yet: an earlier stage's output is missing. A usage
+ * error (exit 2): the message names the command to run first.
+ */
+export class StageOrderError extends UsageError {
   /** Creates the error. */
   constructor(message: string) {
     super(message);

@@ -44,7 +44,8 @@ export function installInterrupt(
     Deno.addSignalListener("SIGINT", handler);
     listening = true;
   } catch {
-    // Signals are unsupported here (e.g. some platforms): Ctrl-C kills as usual.
+    // Best effort: signals are unsupported here (e.g. some platforms), and
+    // Ctrl-C then kills as usual.
   }
   return {
     signal: controller.signal,

@@ -6,13 +6,8 @@
  * @module
  */
 import { listModels } from "@vitkd/models";
-import {
-  checkModelNames,
-  checkPaths,
-  parseCommandLine,
-  UsageError,
-} from "./cli.ts";
-import type { ParsedCommandLine } from "./config.ts";
+import { checkModelNames, checkPaths, parseCommandLine } from "./cli.ts";
+import { EXIT_CODES, reportFailure } from "./errors.ts";
 import { type PipelineIo, runPipeline } from "./pipeline.ts";
 import {
   inspectCommand,
@@ -42,32 +37,26 @@ export function consoleIo(): PipelineIo {
 }
 
 /**
- * Runs the CLI and returns its exit code: 0 success, 1 failure, 2 usage
- * error (nothing done), 130 interrupted (checkpoint written).
+ * Runs the CLI and returns its exit code: 0 done, 130 interrupted
+ * (checkpoint written), and for a failure the code {@linkcode ERROR_TABLE}
+ * gives its error (2 usage error, nothing done; 3 data; 4 logit store;
+ * 5 model; 6 training; 7 backend; 8 run folder; 1 anything unexpected,
+ * printed with its stack).
  */
 export async function main(
   args: string[],
   io: PipelineIo = consoleIo(),
 ): Promise<number> {
-  let parsed: ParsedCommandLine;
   try {
-    parsed = parseCommandLine(args);
+    const parsed = parseCommandLine(args);
     if (parsed.help) {
       io.out(parsed.helpText + "\n");
-      return 0;
+      return EXIT_CODES.ok;
     }
     await checkPaths(parsed);
     if (!["verify", "inspect", "merge"].includes(parsed.options.command)) {
       checkModelNames(parsed.config, listModels());
     }
-  } catch (error) {
-    if (error instanceof UsageError) {
-      io.log(`error: ${error.message}`);
-      return error.exitCode;
-    }
-    throw error;
-  }
-  try {
     switch (parsed.options.command) {
       case "verify":
         return await verifyCommand(parsed, io);
@@ -79,15 +68,10 @@ export async function main(
         return await runPipeline(parsed, io);
     }
   } catch (error) {
-    if (error instanceof UsageError) {
-      io.log(`error: ${error.message}`);
-      return error.exitCode;
-    }
-    io.log(`error: ${error instanceof Error ? error.message : String(error)}`);
-    if (Deno.env.get("VITKD_DEBUG") && error instanceof Error) {
-      io.log(error.stack ?? "");
-    }
-    return 1;
+    return reportFailure(error, {
+      log: (line) => io.log(line),
+      command: "deno task train",
+    });
   }
 }
 

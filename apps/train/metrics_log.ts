@@ -94,7 +94,9 @@ export async function readMetrics(
       } else {
         skipped++;
       }
-    } catch {
+    } catch (error) {
+      // A line cut short by a crash is expected; it is counted, not fatal.
+      if (!(error instanceof SyntaxError)) throw error;
       skipped++;
     }
   }

@@ -16,6 +16,7 @@
  */
 export * from "./config.ts";
 export * from "./cli.ts";
+export * from "./errors.ts";
 export * from "./presets.ts";
 export * from "./progress.ts";
 export * from "./metrics_log.ts";

@@ -5,6 +5,7 @@ import {
   initBackend,
 } from "@vitkd/backend";
 import { UsageError } from "./cli.ts";
+import { EXIT_CODES } from "./errors.ts";
 import {
   type Command,
   type ParsedCommandLine,
@@ -235,6 +236,11 @@ export async function runPipeline(
     io.out(formatReportText(state) + "\n");
     return 0;
   }
+  // For what may fail without failing the run (the run's state is saved as
+  // each stage ends; leftovers only take space), and must not replace the
+  // error being reported: said, not swallowed.
+  const warn = (error: unknown) =>
+    io.log(`warning: ${error instanceof Error ? error.message : error}`);
   const interrupt = io.interrupt ?? installInterrupt(io.log);
   const metrics = MetricsLog.open(paths.metrics);
   const ctx = new RunContext({
@@ -318,7 +324,9 @@ export async function runPipeline(
       state.complete = true;
       state.finishedAt = new Date().toISOString();
       await ctx.save();
-      await Deno.remove(paths.checkpoints, { recursive: true }).catch(() => {});
+      await Deno.remove(paths.checkpoints, { recursive: true }).catch((e) => {
+        if (!(e instanceof Deno.errors.NotFound)) warn(e);
+      });
       await writeReport(ctx);
       metrics.write({ event: "complete" });
       io.out(formatReportText(state) + "\n");
@@ -329,19 +337,19 @@ export async function runPipeline(
     return 0;
   } catch (error) {
     if (error instanceof InterruptedError) {
-      await writeCurves(ctx).catch(() => {});
-      await writeReport(ctx).catch(() => {});
+      await writeCurves(ctx).catch(warn);
+      await writeReport(ctx).catch(warn);
       io.log(
         `stopped (${error.message}); checkpoint saved. Continue with: deno task train ${
           command === "run" ? "" : command + " "
         }--resume --name ${state.name}`,
       );
-      return 130;
+      return EXIT_CODES.interrupted;
     }
     throw error;
   } finally {
     metrics.close();
     if (!io.interrupt) interrupt.dispose();
-    await saveRunState(root, state).catch(() => {});
+    await saveRunState(root, state).catch(warn);
   }
 }

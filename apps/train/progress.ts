@@ -34,6 +34,7 @@ export function stderrSink(): ProgressSink {
     try {
       columns = Deno.consoleSize().columns;
     } catch {
+      // No size to read (not a real console): lines are not fitted to one.
       columns = undefined;
     }
   }

@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { type StageName, STAGES, type TrainConfig } from "./config.ts";
+import { RunFolderError } from "./errors.ts";
 
 /** Where a stage stands. */
 export type StageStatus =
@@ -129,14 +130,8 @@ export function runPaths(root: string): RunPaths {
   };
 }
 
-/** A problem with a run folder: missing, unreadable or of another format. */
-export class RunFolderError extends Error {
-  /** Creates the error. */
-  constructor(message: string) {
-    super(message);
-    this.name = "RunFolderError";
-  }
-}
+// Defined with the apps' other errors, whose table maps it to an exit code.
+export { RunFolderError };
 
 /** A default run name from the preset and the time: `quick-20260128-051455`. */
 export function defaultRunName(
@@ -265,8 +260,9 @@ export async function latestUnfinishedRun(
         if (!state.complete && (!best || state.updatedAt > best.updated)) {
           best = { name: entry.name, updated: state.updatedAt };
         }
-      } catch {
-        // Not a run folder: skip it.
+      } catch (error) {
+        // Not a run folder (or not one this build reads): skip it.
+        if (!(error instanceof RunFolderError)) throw error;
       }
     }
   } catch (error) {

@@ -6,6 +6,7 @@ import {
 } from "@vitkd/logit-store";
 import { join } from "node:path";
 import type { ParsedCommandLine } from "./config.ts";
+import { EXIT_CODES } from "./errors.ts";
 import type { PipelineIo } from "./pipeline.ts";
 import { ProgressBar } from "./progress.ts";
 import { loadRunData } from "./run_data.ts";
@@ -17,7 +18,10 @@ function storePaths(parsed: ParsedCommandLine): string[] {
   return [runPaths(join(options.runsDir, options.name!)).store];
 }
 
-/** `verify`: checks every checksum of each store; exit 1 at the first bad one. */
+/**
+ * `verify`: checks every checksum of each store; exits with
+ * {@linkcode EXIT_CODES}`.store` when one is bad.
+ */
 export async function verifyCommand(
   parsed: ParsedCommandLine,
   io: PipelineIo,
@@ -48,7 +52,7 @@ export async function verifyCommand(
       io.out(`BAD ${path}: ${report.problem}\n`);
     }
   }
-  return failed > 0 ? 1 : 0;
+  return failed > 0 ? EXIT_CODES.store : EXIT_CODES.ok;
 }
 
 /**

@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import "@tensorflow/tfjs-backend-webgpu";
+import { BackendError } from "./errors.ts";
 import {
   disableNativeKernels,
   enableNativeKernels,
@@ -71,17 +72,19 @@ export interface InitBackendOptions {
   /**
    * On wasm, whether matmuls and convolutions call a native BLAS through FFI:
    * `auto` (the default) uses one when it is found and `--allow-ffi` is
-   * given; `off` keeps the pure wasm kernels.
+   * given; `on` requires one and throws a {@linkcode BackendError} (code
+   * `native-unavailable`) naming why there is none; `off` keeps the pure
+   * wasm kernels. Ignored on the other backends.
    */
-  native?: "auto" | "off";
+  native?: "auto" | "on" | "off";
 }
 
 /**
  * Readies tfjs for this process and reports what it chose.
  *
  * `auto` picks WebGPU when Deno offers a hardware adapter, else wasm, else
- * cpu. Naming a backend forces it; one that cannot start throws an error
- * that names it.
+ * cpu. Naming a backend forces it; one that cannot start throws a
+ * {@linkcode BackendError} that names it.
  *
  * On wasm it registers the kernels training needs that stock wasm lacks or
  * runs slowly (`registerWasmTrainingKernels`), before any native BLAS kernels.
@@ -91,10 +94,20 @@ export async function initBackend(
 ): Promise<BackendInfo> {
   const choice = options.backend ?? "auto";
   if (!BACKEND_CHOICES.includes(choice)) {
-    throw new Error(
+    throw new BackendError(
       `unknown backend "${choice}": expected one of ${
         BACKEND_CHOICES.join(", ")
       }`,
+      { code: "unknown-backend" },
+    );
+  }
+  const native = options.native ?? "auto";
+  if (!NATIVE_CHOICES.includes(native)) {
+    throw new BackendError(
+      `unknown native option "${native}": expected one of ${
+        NATIVE_CHOICES.join(", ")
+      }`,
+      { code: "bad-option" },
     );
   }
   const probe = choice === "auto" || choice === "webgpu"
@@ -117,7 +130,9 @@ export async function initBackend(
     reason = `forced by --backend ${choice}`;
   }
   if (name === "webgpu" && !probe) {
-    throw new Error("backend webgpu: Deno offers no WebGPU adapter here");
+    throw new BackendError(
+      "backend webgpu: Deno offers no WebGPU adapter here; use --backend wasm or cpu",
+    );
   }
   // before tfjs makes its device: ours binds as many buffers as the adapter
   if (name === "webgpu") registerWebGpuBackendWithWideBindings();
@@ -127,7 +142,7 @@ export async function initBackend(
     reason = "auto: wasm failed to start";
     ok = await tf.setBackend(name);
   }
-  if (!ok) throw new Error(`backend ${name} failed to start`);
+  if (!ok) throw new BackendError(`backend ${name} failed to start`);
   await tf.ready();
   const info: BackendInfo = { name, reason };
   // the same values on every backend, without a full-size upload on WebGPU
@@ -154,7 +169,7 @@ export async function initBackend(
     );
   }
   // Last, so the native kernels override any other wasm registrations.
-  applyNative(info, options.native ?? "auto");
+  applyNative(info, native);
   return info;
 }
 
@@ -170,10 +185,12 @@ function reportDeviceErrors(backend: WebGpuBackendInternals): void {
   });
 }
 
-function applyNative(info: BackendInfo, native: "auto" | "off"): void {
-  if (native !== "auto" && native !== "off") {
-    throw new Error(`unknown native option "${native}": expected auto or off`);
-  }
+const NATIVE_CHOICES: readonly string[] = ["auto", "on", "off"];
+
+function applyNative(
+  info: BackendInfo,
+  native: "auto" | "on" | "off",
+): void {
   if (native === "off" || info.name !== "wasm") {
     disableNativeKernels();
     if (info.name === "wasm") info.nativeOff = "native: off";
@@ -182,6 +199,12 @@ function applyNative(info: BackendInfo, native: "auto" | "off"): void {
   const { blas, status } = loadNativeBlas();
   if (!blas) {
     disableNativeKernels();
+    if (native === "on") {
+      throw new BackendError(
+        `native BLAS was required but is unavailable: ${status.reason}`,
+        { code: "native-unavailable" },
+      );
+    }
     info.nativeOff = status.reason;
     return;
   }

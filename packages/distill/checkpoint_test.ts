@@ -5,7 +5,22 @@ import {
   loadCheckpoint,
   saveCheckpoint,
 } from "./checkpoint.ts";
+import { DistillError, type DistillErrorCode } from "./errors.ts";
 import type { TrainerState } from "./loop.ts";
+
+/** Asserts that loading `dir` fails with a DistillError of `code` whose message includes `message`. */
+async function refused(
+  dir: string,
+  code: DistillErrorCode,
+  message: string,
+): Promise<void> {
+  const error = await assertRejects(
+    () => loadCheckpoint(dir),
+    DistillError,
+    message,
+  );
+  assertEquals(error.code, code, error.message);
+}
 
 function state(epoch: number, fill: number): TrainerState {
   return {
@@ -68,24 +83,20 @@ Deno.test("a crash while writing leaves the previous checkpoint whole", async ()
 
 Deno.test("corrupt, cut, foreign or other-version checkpoint files are refused by name", async () => {
   await withDir(async (dir) => {
-    await assertRejects(() => loadCheckpoint(dir), Error, "not found");
+    await refused(dir, "not-found", "not found");
     await saveCheckpoint(dir, state(1, 1));
     const path = `${dir}/${CHECKPOINT_FILE}`;
     const file = await Deno.readFile(path);
     const flipped = file.slice();
     flipped[file.length - 5] ^= 0xff;
     await Deno.writeFile(path, flipped);
-    await assertRejects(
-      () => loadCheckpoint(dir),
-      Error,
-      `checkpoint ${path}: hash mismatch`,
-    );
+    await refused(dir, "corrupt", `checkpoint ${path}: hash mismatch`);
     await Deno.writeFile(path, file.subarray(0, file.length - 4));
-    await assertRejects(() => loadCheckpoint(dir), Error, "bytes of data");
+    await refused(dir, "corrupt", "bytes of data");
     await Deno.writeFile(path, file.subarray(0, 20));
-    await assertRejects(() => loadCheckpoint(dir), Error, "truncated");
+    await refused(dir, "corrupt", "truncated");
     await Deno.writeFile(path, new TextEncoder().encode("{}"));
-    await assertRejects(() => loadCheckpoint(dir), Error, "magic");
+    await refused(dir, "corrupt", "magic");
     const length = new DataView(file.buffer).getUint32(8, true);
     const header = JSON.parse(
       new TextDecoder().decode(file.subarray(12, 12 + length)),
@@ -101,7 +112,7 @@ Deno.test("corrupt, cut, foreign or other-version checkpoint files are refused b
     rewritten.set(other, 12);
     rewritten.set(file.subarray(12 + length), 12 + other.length);
     await Deno.writeFile(path, rewritten);
-    await assertRejects(() => loadCheckpoint(dir), Error, "version 99");
+    await refused(dir, "unsupported", "version 99");
   });
 });
 

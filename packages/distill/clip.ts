@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { globalNormAndClipScale } from "@vitkd/backend";
+import { DistillError } from "./errors.ts";
 import type { NamedTensorMap, Scalar } from "./tf_types.ts";
 
 /** Gradients rescaled by {@linkcode clipByGlobalNorm}, with the norm before clipping. */
@@ -26,8 +27,9 @@ export function clipByGlobalNorm(
   maxNorm: number,
 ): ClippedGradients {
   if (!(maxNorm > 0)) {
-    throw new Error(
+    throw new DistillError(
       `clipByGlobalNorm: maxNorm must be positive, got ${maxNorm}`,
+      { code: "bad-options" },
     );
   }
   const names = Object.keys(gradients);
@@ -67,7 +69,10 @@ export function clipScale(
   maxNorm: number,
 ): ClipScale {
   if (!(maxNorm > 0)) {
-    throw new Error(`clipScale: maxNorm must be positive, got ${maxNorm}`);
+    throw new DistillError(
+      `clipScale: maxNorm must be positive, got ${maxNorm}`,
+      { code: "bad-options" },
+    );
   }
   const list = Object.values(gradients);
   if (

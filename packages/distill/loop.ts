@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { AdamW, type AdamWConfig, type AdamWState } from "./adamw.ts";
+import { DistillError } from "./errors.ts";
 import { expectedHeads, type LossConfig } from "./loss.ts";
 import { constantSchedule, type LearningRateSchedule } from "./schedule.ts";
 import { readTrainSteps, trainStep, type TrainStepResult } from "./step.ts";
@@ -125,7 +126,10 @@ interface PendingStep {
 
 function assertWholeNumber(name: string, value: number): void {
   if (!(Number.isInteger(value) && value >= 0)) {
-    throw new Error(`${name} must be a non-negative integer, got ${value}`);
+    throw new DistillError(
+      `${name} must be a non-negative integer, got ${value}`,
+      { code: "mismatch" },
+    );
   }
 }
 
@@ -172,20 +176,26 @@ export class Trainer {
     this.#usesTeachers = kind !== "none";
     if (this.#usesTeachers) {
       if (!options.teachers) {
-        throw new Error(`Trainer: loss "${kind}" needs a teacher logit source`);
+        throw new DistillError(
+          `Trainer: loss "${kind}" needs a teacher logit source`,
+          { code: "bad-options" },
+        );
       }
       const wanted = expectedHeads(kind, options.teachers.teacherCount);
       if (this.model.outputs.length !== wanted) {
-        throw new Error(
+        throw new DistillError(
           `Trainer: loss "${kind}" with ${options.teachers.teacherCount} teacher(s) expects ${wanted} model heads (class head + ${
             wanted - 1
           } distillation), the model "${this.model.name}" has ${this.model.outputs.length}`,
+          { code: "bad-options" },
         );
       }
     }
     const variables = this.model.trainableWeights.map((w) => w.read());
     if (variables.length === 0) {
-      throw new Error("Trainer: the model has no trainable weights");
+      throw new DistillError("Trainer: the model has no trainable weights", {
+        code: "bad-options",
+      });
     }
     this.optimizer = new AdamW(variables as tf.Variable[], options.optimizer);
     this.schedule = options.schedule ??
@@ -194,8 +204,9 @@ export class Trainer {
     this.seed = options.seed ?? 0;
     this.readEvery = options.readEvery ?? 16;
     if (!(Number.isInteger(this.readEvery) && this.readEvery >= 1)) {
-      throw new Error(
+      throw new DistillError(
         `Trainer: readEvery must be a whole number >= 1, got ${options.readEvery}`,
+        { code: "bad-options" },
       );
     }
   }
@@ -284,8 +295,9 @@ export class Trainer {
       await this.#readPending(options.onLoss);
     }
     if (seen < this.#stepInEpoch) {
-      throw new Error(
+      throw new DistillError(
         `Trainer.trainEpoch: epoch ${epoch} has ${seen} batches but the state says ${this.#stepInEpoch} were done; the data differ from the checkpoint's`,
+        { code: "mismatch" },
       );
     }
     const seconds = (performance.now() - started) / 1000;
@@ -321,10 +333,11 @@ export class Trainer {
     pending.forEach(({ epoch, step, rows }, i) => {
       const { loss, correct } = readings[i];
       if (!Number.isFinite(loss)) {
-        throw new Error(
+        throw new DistillError(
           `Trainer: the loss is ${loss} at epoch ${
             epoch + 1
           } step ${step}; lower the learning rate or check the inputs`,
+          { code: "diverged" },
         );
       }
       this.#totals.lossSum += loss * rows;
@@ -368,8 +381,9 @@ export class Trainer {
    */
   setState(state: TrainerState): void {
     if (state.seed !== this.seed) {
-      throw new Error(
+      throw new DistillError(
         `Trainer.setState: the checkpoint was taken with seed ${state.seed}, this run uses seed ${this.seed}`,
+        { code: "mismatch" },
       );
     }
     assertWholeNumber("Trainer.setState: epoch", state.epoch);
@@ -377,8 +391,9 @@ export class Trainer {
     assertWholeNumber("Trainer.setState: globalStep", state.globalStep);
     const weights = this.model.weights;
     if (state.weights.length !== weights.length) {
-      throw new Error(
+      throw new DistillError(
         `Trainer.setState: the checkpoint holds ${state.weights.length} weights, the model has ${weights.length}`,
+        { code: "mismatch" },
       );
     }
     weights.forEach((w, i) => {
@@ -387,8 +402,9 @@ export class Trainer {
         !tf.util.arraysEqual(saved.shape, w.shape as number[]) ||
         saved.data.length !== tf.util.sizeFromShape(w.shape as number[])
       ) {
-        throw new Error(
+        throw new DistillError(
           `Trainer.setState: weight ${i} ("${saved.name}") has shape [${saved.shape}] in the checkpoint, [${w.shape}] ("${w.name}") in the model`,
+          { code: "mismatch" },
         );
       }
     });

@@ -4,6 +4,7 @@ import { initBackend } from "@vitkd/backend";
 import { computeNormalization } from "@vitkd/data";
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 import { evaluate } from "./batches.ts";
+import { DistillError } from "./errors.ts";
 import { trainingBatches } from "./batches.ts";
 import { type StepProgress, Trainer, type TrainerOptions } from "./loop.ts";
 import { cosineSchedule } from "./schedule.ts";
@@ -259,18 +260,24 @@ Deno.test("checkpoints: corrupt, missing, foreign or mismatched ones are refused
   const other = tinyStudent(3, 2);
   const otherTrainer = new Trainer({ model: other, seed: SEED });
   const otherState = await otherTrainer.getState();
-  assertThrows(() => trainer.setState(otherState), Error, "weights");
+  const mismatch = assertThrows(
+    () => trainer.setState(otherState),
+    DistillError,
+    "weights",
+  );
+  assertEquals(mismatch.code, "mismatch");
   const state = await trainer.getState();
   assertThrows(
     () => new Trainer({ model: tinyStudent(3, 1), seed: 6 }).setState(state),
-    Error,
+    DistillError,
     "seed 5",
   );
-  assertThrows(
+  const options = assertThrows(
     () => new Trainer({ model, loss: { kind: "multi" } }),
-    Error,
+    DistillError,
     "needs a teacher logit source",
   );
+  assertEquals(options.code, "bad-options");
   trainer.dispose();
   otherTrainer.dispose();
   disposeModels(model, other);
@@ -348,11 +355,12 @@ Deno.test("a non-finite loss is reported, by step, when the losses are read", as
       } else yield batch;
     }
   }
-  await assertRejects(
+  const diverged = await assertRejects(
     () => trainer.trainEpoch(poisoned()),
-    Error,
+    DistillError,
     "the loss is NaN at epoch 1 step 3",
   );
+  assertEquals(diverged.code, "diverged");
   assertThrows(
     () => new Trainer({ model, readEvery: 0 }),
     Error,

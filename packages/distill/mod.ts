@@ -137,4 +137,9 @@ export type {
   Tensor4D,
   Variable,
 } from "./tf_types.ts";
+export {
+  DistillError,
+  type DistillErrorCode,
+  type DistillErrorOptions,
+} from "./errors.ts";
 export type { AugmentSpec, ImageDataset, Normalization } from "@vitkd/data";

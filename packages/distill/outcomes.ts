@@ -6,6 +6,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { DistillError } from "./errors.ts";
 import {
   type ImageDataset,
   iterateBatches,
@@ -67,14 +68,16 @@ export function decodeOutcomes(text: string): Uint8Array {
   const colon = text.indexOf(":");
   const count = Number(text.slice(0, colon));
   if (colon < 1 || !Number.isInteger(count) || count < 0) {
-    throw new Error(
+    throw new DistillError(
       `decodeOutcomes: expected "<count>:<base64>", got "${text.slice(0, 20)}"`,
+      { code: "corrupt" },
     );
   }
   const binary = atob(text.slice(colon + 1));
   if (binary.length !== Math.ceil(count / 8)) {
-    throw new Error(
+    throw new DistillError(
       `decodeOutcomes: ${binary.length} bytes do not hold ${count} outcomes`,
+      { code: "corrupt" },
     );
   }
   const out = new Uint8Array(count);

@@ -1,3 +1,5 @@
+import { DistillError } from "./errors.ts";
+
 /** A learning rate as a function of the global step (0-based). */
 export type LearningRateSchedule = (step: number) => number;
 
@@ -27,23 +29,27 @@ export function cosineSchedule(
   const warmup = options.warmupSteps ?? 0;
   const min = options.minLearningRate ?? 0;
   if (!(base > 0) || !Number.isFinite(base)) {
-    throw new Error(
+    throw new DistillError(
       `cosineSchedule: baseLearningRate must be positive, got ${base}`,
+      { code: "bad-options" },
     );
   }
   if (!Number.isInteger(total) || total < 1) {
-    throw new Error(
+    throw new DistillError(
       `cosineSchedule: totalSteps must be a positive integer, got ${total}`,
+      { code: "bad-options" },
     );
   }
   if (!Number.isInteger(warmup) || warmup < 0 || warmup > total) {
-    throw new Error(
+    throw new DistillError(
       `cosineSchedule: warmupSteps must be an integer in [0, totalSteps=${total}], got ${warmup}`,
+      { code: "bad-options" },
     );
   }
   if (!(min >= 0 && min <= base)) {
-    throw new Error(
+    throw new DistillError(
       `cosineSchedule: minLearningRate must be in [0, base=${base}], got ${min}`,
+      { code: "bad-options" },
     );
   }
   return (step: number): number => {
@@ -58,8 +64,9 @@ export function cosineSchedule(
 /** A schedule that always returns `learningRate`. */
 export function constantSchedule(learningRate: number): LearningRateSchedule {
   if (!(learningRate > 0)) {
-    throw new Error(
+    throw new DistillError(
       `constantSchedule: learningRate must be positive, got ${learningRate}`,
+      { code: "bad-options" },
     );
   }
   return () => learningRate;

@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { DistillError } from "./errors.ts";
 import type { LayersModel, Tensor1D, Tensor2D, Tensor4D } from "./tf_types.ts";
 
 /** One training batch, as the loop consumes it. */
@@ -56,13 +57,15 @@ export class StoreLogitSource implements TeacherLogitSource {
   /** Reads batches from `reader`; the reader stays the caller's to close. */
   constructor(reader: StoreBatchReader) {
     if (!(Number.isInteger(reader.teacherCount) && reader.teacherCount > 0)) {
-      throw new Error(
+      throw new DistillError(
         `StoreLogitSource: the store must hold at least one teacher, got ${reader.teacherCount}`,
+        { code: "mismatch" },
       );
     }
     if (!(Number.isInteger(reader.numClasses) && reader.numClasses > 1)) {
-      throw new Error(
+      throw new DistillError(
         `StoreLogitSource: the store's class count must be an integer > 1, got ${reader.numClasses}`,
+        { code: "mismatch" },
       );
     }
     this.#reader = reader;
@@ -73,14 +76,16 @@ export class StoreLogitSource implements TeacherLogitSource {
   /** Reads the batch's rows and wraps them as `[B, C]` tensors. */
   async logitsFor(batch: TrainingBatch): Promise<Tensor2D[]> {
     if (!batch.viewIndices) {
-      throw new Error(
+      throw new DistillError(
         "StoreLogitSource: the batch has no viewIndices; stored logits need the view each image was augmented as",
+        { code: "mismatch" },
       );
     }
     const rows = batch.indices.length;
     if (batch.viewIndices.length !== rows) {
-      throw new Error(
+      throw new DistillError(
         `StoreLogitSource: batch has ${rows} indices but ${batch.viewIndices.length} viewIndices`,
+        { code: "mismatch" },
       );
     }
     const arrays = await this.#reader.readBatch(
@@ -88,14 +93,16 @@ export class StoreLogitSource implements TeacherLogitSource {
       batch.viewIndices,
     );
     if (arrays.length !== this.teacherCount) {
-      throw new Error(
+      throw new DistillError(
         `StoreLogitSource: the store returned ${arrays.length} teachers, expected ${this.teacherCount}`,
+        { code: "mismatch" },
       );
     }
     return arrays.map((data, t) => {
       if (data.length !== rows * this.numClasses) {
-        throw new Error(
+        throw new DistillError(
           `StoreLogitSource: teacher ${t} returned ${data.length} values, expected ${rows} rows x ${this.numClasses} classes`,
+          { code: "mismatch" },
         );
       }
       return tf.tensor2d(data, [rows, this.numClasses], "float32");
@@ -121,7 +128,9 @@ export class LiveTeacherSource implements TeacherLogitSource {
   /** Runs `teachers`, in this order, on each batch. */
   constructor(teachers: LiveTeacher[]) {
     if (teachers.length === 0) {
-      throw new Error("LiveTeacherSource: needs at least one teacher");
+      throw new DistillError("LiveTeacherSource: needs at least one teacher", {
+        code: "bad-options",
+      });
     }
     this.#teachers = [...teachers];
     this.teacherCount = teachers.length;
@@ -135,8 +144,9 @@ export class LiveTeacherSource implements TeacherLogitSource {
           ? teacher(batch.x)
           : teacher.predict(batch.x);
         if (Array.isArray(out) || out.rank !== 2) {
-          throw new Error(
+          throw new DistillError(
             `LiveTeacherSource: teacher ${i} must return one [batch, classes] tensor`,
+            { code: "mismatch" },
           );
         }
         return out as tf.Tensor2D;

@@ -14,7 +14,8 @@ export function syncDirectory(path: string): void {
       dir.close();
     }
   } catch {
-    // Not supported here (e.g. Windows): nothing more can be done.
+    // Best effort: not supported here (e.g. Windows), and the rename itself
+    // has succeeded; nothing more can be done.
   }
 }
 
@@ -26,5 +27,18 @@ export async function exists(path: string): Promise<boolean> {
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return false;
     throw err;
+  }
+}
+
+/**
+ * Removes the file at `path` when there is one. Only its absence is fine:
+ * a file that stays for another reason (permissions, a folder in its place)
+ * would be taken for live data later, so that error is thrown.
+ */
+export async function removeIfExists(path: string): Promise<void> {
+  try {
+    await Deno.remove(path);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
   }
 }

@@ -43,6 +43,8 @@ export class Journal {
       try {
         bytes = Deno.readFileSync(path);
       } catch {
+        // An unreadable journal counts as empty: its chunks are computed
+        // again, which costs time but never gives wrong logits.
         bytes = new Uint8Array(0);
       }
     }

@@ -154,6 +154,7 @@ export async function mergeShards(
       await out.sync();
     } catch (err) {
       out.close();
+      // Best effort: the merge's own error is the one to report.
       await Deno.remove(partial).catch(() => {});
       throw err;
     }

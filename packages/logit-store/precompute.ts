@@ -27,7 +27,7 @@ import {
 } from "./format.ts";
 import { Journal } from "./_journal.ts";
 import { verifyStore } from "./verify.ts";
-import { exists, syncDirectory } from "./_fs.ts";
+import { exists, removeIfExists, syncDirectory } from "./_fs.ts";
 import type { LayersModel, Tensor2D, Tensor4D } from "./tf_types.ts";
 
 /** The largest finite float16 value. */
@@ -295,14 +295,14 @@ export async function precompute(
         `${path} is damaged (${report.problem}); pass overwrite to compute it again`,
       );
     }
-    await Deno.remove(partialPath).catch(() => {});
-    await Deno.remove(journalPath).catch(() => {});
+    await removeIfExists(partialPath);
+    await removeIfExists(journalPath);
     return result({ alreadyComplete: true });
   }
 
   if (options.restart) {
-    await Deno.remove(partialPath).catch(() => {});
-    await Deno.remove(journalPath).catch(() => {});
+    await removeIfExists(partialPath);
+    await removeIfExists(journalPath);
   }
   let resuming = await exists(partialPath);
   if (resuming) {
@@ -310,7 +310,7 @@ export async function precompute(
     if (problem && options.overwrite) {
       // overwrite replaces whatever is there, an unusable partial included.
       await Deno.remove(partialPath);
-      await Deno.remove(journalPath).catch(() => {});
+      await removeIfExists(journalPath);
       resuming = false;
     } else if (problem) {
       throw new LogitStoreError(
@@ -418,7 +418,7 @@ export async function precompute(
   }
   await Deno.rename(partialPath, path);
   syncDirectory(path);
-  await Deno.remove(journalPath).catch(() => {});
+  await removeIfExists(journalPath);
   return result({
     chunksWritten,
     chunksResumed,

@@ -52,6 +52,11 @@ export {
   saveModel,
   weightFingerprint,
 } from "./persistence.ts";
+export {
+  ModelError,
+  type ModelErrorCode,
+  type ModelErrorOptions,
+} from "./errors.ts";
 export { SeedStream } from "./seeds.ts";
 export {
   Involution,

@@ -1,3 +1,5 @@
+import { ModelError } from "./errors.ts";
+
 /** Options every model builder accepts. */
 export interface CommonModelOptions {
   /** Input shape `[height, width, channels]` of the normalised float input. */
@@ -63,20 +65,23 @@ export function checkCommonOptions(
     !Array.isArray(shape) || shape.length !== 3 ||
     !shape.every((d) => Number.isInteger(d) && d > 0)
   ) {
-    throw new Error(
+    throw new ModelError(
       `${name}: inputShape must be [height, width, channels] of positive integers, got ${
         JSON.stringify(shape)
       }`,
+      { code: "bad-options" },
     );
   }
   if (!Number.isInteger(options.numClasses) || (options.numClasses ?? 0) < 1) {
-    throw new Error(
+    throw new ModelError(
       `${name}: numClasses must be an integer >= 1, got ${options.numClasses}`,
+      { code: "bad-options" },
     );
   }
   if (options.seed !== undefined && !Number.isFinite(options.seed)) {
-    throw new Error(
+    throw new ModelError(
       `${name}: seed must be a finite number, got ${options.seed}`,
+      { code: "bad-options" },
     );
   }
 }
@@ -89,10 +94,11 @@ export function checkInteger(
   min: number,
 ): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < min) {
-    throw new Error(
+    throw new ModelError(
       `${name}: ${field} must be an integer >= ${min}, got ${
         JSON.stringify(value)
       }`,
+      { code: "bad-options" },
     );
   }
   return value;
@@ -101,10 +107,11 @@ export function checkInteger(
 /** Throws unless `value` is a rate in [0, 1), naming the option. */
 export function checkRate(name: string, field: string, value: unknown): number {
   if (typeof value !== "number" || !(value >= 0 && value < 1)) {
-    throw new Error(
+    throw new ModelError(
       `${name}: ${field} must be a number in [0, 1), got ${
         JSON.stringify(value)
       }`,
+      { code: "bad-options" },
     );
   }
   return value;

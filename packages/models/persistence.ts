@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { ModelError } from "./errors.ts";
 import type { ModelOptions } from "./options.ts";
 import { hasModel } from "./registry.ts";
 import type { IOHandler, LayersModel } from "./tf_types.ts";
@@ -75,6 +76,7 @@ async function writeAtomic(
     else await Deno.writeFile(tmp, data);
     await Deno.rename(tmp, path);
   } catch (error) {
+    // Best effort: the write's own error is the one to report.
     await Deno.remove(tmp).catch(() => {});
     throw error;
   }
@@ -98,7 +100,10 @@ export function denoFolderHandler(dir: string): IOHandler {
   return {
     async save(artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
       if (artifacts.modelTopology instanceof ArrayBuffer) {
-        throw new Error(`${dir}: binary model topologies are not supported`);
+        throw new ModelError(
+          `${dir}: binary model topologies are not supported`,
+          { code: "unsupported", path: dir },
+        );
       }
       await Deno.mkdir(dir, { recursive: true });
       const weights = artifacts.weightData === undefined
@@ -136,8 +141,9 @@ export function denoFolderHandler(dir: string): IOHandler {
       const binPath = join(dir, WEIGHTS_BIN);
       for (const path of [jsonPath, binPath]) {
         if (!(await exists(path))) {
-          throw new Error(
+          throw new ModelError(
             `model folder ${dir} is incomplete: ${path} is missing`,
+            { code: "not-found", path },
           );
         }
       }
@@ -145,15 +151,18 @@ export function denoFolderHandler(dir: string): IOHandler {
       try {
         modelJson = JSON.parse(await Deno.readTextFile(jsonPath));
       } catch (error) {
-        throw new Error(
-          `${jsonPath} is not valid JSON: ${(error as Error).message}`,
+        if (!(error instanceof SyntaxError)) throw error;
+        throw new ModelError(
+          `${jsonPath} is not valid JSON: ${error.message}`,
+          { path: jsonPath, cause: error },
         );
       }
       if (
         !modelJson.modelTopology || !Array.isArray(modelJson.weightsManifest)
       ) {
-        throw new Error(
+        throw new ModelError(
           `${jsonPath} is not a tfjs layers model: modelTopology or weightsManifest missing`,
+          { code: "unsupported", path: jsonPath },
         );
       }
       const bytes = await Deno.readFile(binPath);
@@ -163,8 +172,9 @@ export function denoFolderHandler(dir: string): IOHandler {
         0,
       );
       if (bytes.byteLength !== expectedBytes) {
-        throw new Error(
+        throw new ModelError(
           `${binPath} holds ${bytes.byteLength} bytes but ${jsonPath} describes ${expectedBytes}`,
+          { path: binPath },
         );
       }
       return {
@@ -215,10 +225,15 @@ export async function weightFingerprint(
   return `w1-${hex(h1)}${hex(h2)}`;
 }
 
-function checkMeta(meta: ModelMetaInput, where: string): void {
+function checkMeta(
+  meta: ModelMetaInput,
+  where: string,
+  path?: string,
+): void {
   const problem = (field: string, expected: string, actual: unknown) =>
-    new Error(
+    new ModelError(
       `${where}: ${field} must be ${expected}, got ${JSON.stringify(actual)}`,
+      { code: path === undefined ? "bad-options" : "corrupt", path },
     );
   if (!meta.architecture || typeof meta.architecture.name !== "string") {
     throw problem("architecture.name", "a string", meta.architecture?.name);
@@ -292,8 +307,11 @@ export async function saveModel(
     createdAt: meta.createdAt ?? new Date().toISOString(),
     weightFingerprint: await weightFingerprint(model),
   };
-  // A stale meta.json must not vouch for half-written new weights.
-  await Deno.remove(join(dir, META_JSON)).catch(() => {});
+  // A stale meta.json must not vouch for half-written new weights, so only
+  // its absence is fine.
+  await Deno.remove(join(dir, META_JSON)).catch((error) => {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  });
   await model.save(denoFolderHandler(dir));
   await writeAtomic(join(dir, META_JSON), JSON.stringify(full, null, 2) + "\n");
   return full;
@@ -304,42 +322,59 @@ export async function readModelMeta(dir: string): Promise<ModelMeta> {
   try {
     const info = await Deno.stat(dir);
     if (!info.isDirectory) {
-      throw new Error(`model folder ${dir} is not a folder`);
+      throw new ModelError(`model folder ${dir} is not a folder`, {
+        code: "not-found",
+        path: dir,
+      });
     }
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
-      throw new Error(`model folder ${dir} does not exist`);
+      throw new ModelError(`model folder ${dir} does not exist`, {
+        code: "not-found",
+        path: dir,
+        cause: error,
+      });
     }
     throw error;
   }
   const path = join(dir, META_JSON);
   if (!(await exists(path))) {
-    throw new Error(`model folder ${dir} is incomplete: ${path} is missing`);
+    throw new ModelError(
+      `model folder ${dir} is incomplete: ${path} is missing`,
+      { code: "not-found", path },
+    );
   }
   let meta: ModelMeta;
   try {
     meta = JSON.parse(await Deno.readTextFile(path));
   } catch (error) {
-    throw new Error(`${path} is not valid JSON: ${(error as Error).message}`);
+    if (!(error instanceof SyntaxError)) throw error;
+    throw new ModelError(`${path} is not valid JSON: ${error.message}`, {
+      path,
+      cause: error,
+    });
   }
   if (meta?.format !== MODEL_FORMAT) {
-    throw new Error(
+    throw new ModelError(
       `${path}: format is ${
         JSON.stringify(meta?.format)
       }, expected "${MODEL_FORMAT}"`,
+      { code: "unsupported", path },
     );
   }
   if (meta.version !== MODEL_FORMAT_VERSION) {
-    throw new Error(
+    throw new ModelError(
       `${path}: format version ${
         JSON.stringify(meta.version)
       } is not supported (expected ${MODEL_FORMAT_VERSION})`,
+      { code: "unsupported", path },
     );
   }
-  checkMeta(meta, path);
+  checkMeta(meta, path, path);
   if (!hasModel(meta.architecture.name)) {
-    throw new Error(
+    throw new ModelError(
       `${path}: unknown architecture "${meta.architecture.name}" (not in the model registry)`,
+      { code: "unsupported", path },
     );
   }
   return meta;
@@ -350,15 +385,28 @@ export async function loadModel(
   dir: string,
 ): Promise<{ model: LayersModel; meta: ModelMeta }> {
   const meta = await readModelMeta(dir);
-  const model = await tf.loadLayersModel(denoFolderHandler(dir));
+  let model: LayersModel;
+  try {
+    model = await tf.loadLayersModel(denoFolderHandler(dir));
+  } catch (error) {
+    if (error instanceof ModelError) throw error;
+    // tfjs's own errors: a topology or weights manifest it cannot build
+    throw new ModelError(
+      `${join(dir, MODEL_JSON)}: tfjs cannot build the model: ${
+        (error as Error).message
+      }`,
+      { path: join(dir, MODEL_JSON), cause: error },
+    );
+  }
   const shape = model.inputs[0].shape;
   const { height, width, channels } = meta.input;
   if (shape[1] !== height || shape[2] !== width || shape[3] !== channels) {
     model.dispose();
-    throw new Error(
+    throw new ModelError(
       `${dir}: model input [${
         shape.slice(1).join(",")
       }] does not match meta.json input ${height}x${width}x${channels}`,
+      { code: "mismatch", path: dir },
     );
   }
   return { model, meta };

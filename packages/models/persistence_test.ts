@@ -6,6 +6,7 @@ import {
   assertRejects,
 } from "@std/assert";
 import { initBackend } from "@vitkd/backend";
+import { ModelError, type ModelErrorCode } from "./errors.ts";
 import {
   loadModel,
   type ModelMetaInput,
@@ -30,6 +31,16 @@ function metaFor(kind: keyof typeof TINY_MODELS): ModelMetaInput {
     dataFingerprint: "data-123",
     metrics: { accuracy: 0.5 },
   };
+}
+
+/** Asserts that loading `dir` fails with a ModelError of `code` whose message includes `message`. */
+async function rejectsWith(
+  dir: string,
+  code: ModelErrorCode,
+  message: string,
+): Promise<void> {
+  const error = await assertRejects(() => loadModel(dir), ModelError, message);
+  assertEquals(error.code, code, error.message);
 }
 
 const x = tf.randomNormal([3, 8, 8, 3], 0, 1, "float32", 9) as tf.Tensor4D;
@@ -84,11 +95,7 @@ Deno.test("the weight fingerprint follows the weights", async () => {
 Deno.test("bad model folders fail with a message that says which", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vitkd-models-" });
   try {
-    await assertRejects(
-      () => loadModel(`${dir}/nope`),
-      Error,
-      "does not exist",
-    );
+    await rejectsWith(`${dir}/nope`, "not-found", "does not exist");
     const model = buildTinyModel("resnet");
     await saveModel(model, `${dir}/m`, metaFor("resnet"));
     model.dispose();
@@ -96,21 +103,37 @@ Deno.test("bad model folders fail with a message that says which", async () => {
     const original = await Deno.readTextFile(metaPath);
 
     await Deno.rename(`${dir}/m/weights.bin`, `${dir}/weights.bin`);
-    await assertRejects(
-      () => loadModel(`${dir}/m`),
-      Error,
+    await rejectsWith(
+      `${dir}/m`,
+      "not-found",
       "incomplete: " + `${dir}/m/weights.bin is missing`,
     );
     await Deno.rename(`${dir}/weights.bin`, `${dir}/m/weights.bin`);
 
+    const modelJsonPath = `${dir}/m/model.json`;
+    const modelJson = await Deno.readTextFile(modelJsonPath);
+    await Deno.writeTextFile(modelJsonPath, "{ truncated");
+    await rejectsWith(
+      `${dir}/m`,
+      "corrupt",
+      `${modelJsonPath} is not valid JSON`,
+    );
+    // a layer class tfjs does not know: its own error, wrapped with the file
+    await Deno.writeTextFile(
+      modelJsonPath,
+      modelJson.replace('"class_name":"Conv2D"', '"class_name":"NoSuchLayer"'),
+    );
+    await rejectsWith(`${dir}/m`, "corrupt", "tfjs cannot build the model");
+    await Deno.writeTextFile(modelJsonPath, modelJson);
+
     await Deno.writeTextFile(`${dir}/m/weights.bin`, "short");
-    await assertRejects(() => loadModel(`${dir}/m`), Error, "holds 5 bytes");
+    await rejectsWith(`${dir}/m`, "corrupt", "holds 5 bytes");
     await Deno.remove(`${dir}/m/weights.bin`);
 
     await Deno.remove(metaPath);
-    await assertRejects(
-      () => loadModel(`${dir}/m`),
-      Error,
+    await rejectsWith(
+      `${dir}/m`,
+      "not-found",
       "incomplete: " + `${metaPath} is missing`,
     );
 
@@ -118,9 +141,9 @@ Deno.test("bad model folders fail with a message that says which", async () => {
       metaPath,
       JSON.stringify({ ...JSON.parse(original), format: "other" }),
     );
-    await assertRejects(
-      () => loadModel(`${dir}/m`),
-      Error,
+    await rejectsWith(
+      `${dir}/m`,
+      "unsupported",
       'format is "other", expected "vitkd-model"',
     );
 
@@ -128,27 +151,23 @@ Deno.test("bad model folders fail with a message that says which", async () => {
       metaPath,
       JSON.stringify({ ...JSON.parse(original), version: 99 }),
     );
-    await assertRejects(
-      () => loadModel(`${dir}/m`),
-      Error,
+    await rejectsWith(
+      `${dir}/m`,
+      "unsupported",
       "format version 99 is not supported",
     );
 
     const unknown = JSON.parse(original);
     unknown.architecture.name = "alexnet";
     await Deno.writeTextFile(metaPath, JSON.stringify(unknown));
-    await assertRejects(
-      () => loadModel(`${dir}/m`),
-      Error,
+    await rejectsWith(
+      `${dir}/m`,
+      "unsupported",
       'unknown architecture "alexnet"',
     );
 
     await Deno.writeTextFile(metaPath, "{not json");
-    await assertRejects(
-      () => loadModel(`${dir}/m`),
-      Error,
-      "is not valid JSON",
-    );
+    await rejectsWith(`${dir}/m`, "corrupt", "is not valid JSON");
 
     const model2 = buildTinyModel("resnet");
     await assertRejects(
@@ -157,7 +176,7 @@ Deno.test("bad model folders fail with a message that says which", async () => {
           ...metaFor("resnet"),
           classNames: [1] as unknown as string[],
         }),
-      Error,
+      ModelError,
       "classNames must be an array of strings",
     );
     model2.dispose();

@@ -1,3 +1,4 @@
+import { ModelError } from "./errors.ts";
 import type { ModelOptions } from "./options.ts";
 import { buildResNet } from "./resnet.ts";
 import { buildVit } from "./vit.ts";
@@ -38,8 +39,9 @@ const builders = new Map<string, ModelBuilder>();
  */
 export function registerModel(name: string, builder: ModelBuilder): void {
   if (!/^[a-z0-9][a-z0-9._-]*$/.test(name)) {
-    throw new Error(
+    throw new ModelError(
       `model name "${name}" must be lower-case letters, digits, ".", "_" or "-"`,
+      { code: "bad-options" },
     );
   }
   builders.set(name, builder);
@@ -69,10 +71,11 @@ export function resolveOptions(
 ): ModelOptions {
   const builder = builders.get(name);
   if (!builder) {
-    throw new Error(
+    throw new ModelError(
       `unknown model "${name}": registered models are ${
         [...builders.keys()].sort().join(", ")
       }`,
+      { code: "unknown-model" },
     );
   }
   const merged: ModelOptions = { ...builder.defaults };

@@ -1,3 +1,4 @@
+import { ModelError } from "./errors.ts";
 import * as tf from "@tensorflow/tfjs";
 import { BatchNorm } from "./batch_norm.ts";
 import { Involution } from "./involution.ts";
@@ -33,10 +34,11 @@ export function buildResNet(
   checkCommonOptions(name, options);
   const widths = options.widths ?? [16, 32, 64];
   if (!Array.isArray(widths) || widths.length < 1) {
-    throw new Error(
+    throw new ModelError(
       `${name}: widths must be a non-empty array, got ${
         JSON.stringify(widths)
       }`,
+      { code: "bad-options" },
     );
   }
   widths.forEach((w, i) => checkInteger(name, `widths[${i}]`, w, 1));
@@ -52,8 +54,9 @@ export function buildResNet(
   if (operator === "involution") {
     widths.forEach((w, i) => {
       if (w % groupChannels !== 0) {
-        throw new Error(
+        throw new ModelError(
           `${name}: widths[${i}] = ${w} is not divisible by groupChannels ${groupChannels}`,
+          { code: "bad-options" },
         );
       }
     });

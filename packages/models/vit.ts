@@ -1,3 +1,4 @@
+import { ModelError } from "./errors.ts";
 import * as tf from "@tensorflow/tfjs";
 import {
   checkCommonOptions,
@@ -35,16 +36,18 @@ export function buildVit(name: string, options: VitOptions): LayersModel {
   const [height, width, channels] = options.inputShape!;
   const patch = checkInteger(name, "patchSize", options.patchSize, 1);
   if (height % patch !== 0 || width % patch !== 0) {
-    throw new Error(
+    throw new ModelError(
       `${name}: input ${height}x${width} is not divisible by patchSize ${patch}`,
+      { code: "bad-options" },
     );
   }
   const dim = checkInteger(name, "dim", options.dim, 1);
   const depth = checkInteger(name, "depth", options.depth, 1);
   const heads = checkInteger(name, "numHeads", options.numHeads, 1);
   if (dim % heads !== 0) {
-    throw new Error(
+    throw new ModelError(
       `${name}: dim ${dim} is not divisible by numHeads ${heads}`,
+      { code: "bad-options" },
     );
   }
   const mlpDim = checkInteger(name, "mlpDim", options.mlpDim, 1);
@@ -98,10 +101,11 @@ export function buildVit(name: string, options: VitOptions): LayersModel {
     .apply(patches) as tf.SymbolicTensor;
   const source = options.distillationTokens ?? "learned";
   if (source !== "learned" && source !== "stems") {
-    throw new Error(
+    throw new ModelError(
       `${name}: distillationTokens must be "learned" or "stems", got ${
         JSON.stringify(source)
       }`,
+      { code: "bad-options" },
     );
   }
   const fromStems = source === "stems" && tokens > 0;

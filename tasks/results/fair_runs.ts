@@ -257,6 +257,8 @@ export async function ensureTeacher(
       ...trainedOn(data),
       metrics: { epochs: budget.teacherEpochs, trainSeconds },
     });
+    // Best effort: the arm's result is saved; a leftover checkpoint only
+    // takes space.
     await Deno.remove(join(ctx.seedDir, "checkpoints", jobId), {
       recursive: true,
     }).catch(() => {});
@@ -461,6 +463,8 @@ export async function runArm(
     const test = ctx.useTest
       ? await outcomesOf(model, data.test, data.normalization)
       : null;
+    // Best effort: the arm's result is saved; a leftover checkpoint only
+    // takes space.
     await Deno.remove(join(ctx.seedDir, "checkpoints", jobId), {
       recursive: true,
     }).catch(() => {});

@@ -121,6 +121,7 @@ function readEnv(name: string): string | undefined {
     }
     return Deno.env.get(name) || undefined;
   } catch {
+    // The permission cannot be queried here: the variable counts as unset.
     return undefined;
   }
 }
@@ -141,6 +142,7 @@ function preferPassiveOpenMp(): boolean {
     }
     return true;
   } catch {
+    // The policy cannot be read or set: the caller falls back to one thread.
     return false;
   }
 }

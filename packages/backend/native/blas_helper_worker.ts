@@ -112,6 +112,7 @@ function serve(message: StartMessage): void {
         }
       }
     } catch {
+      // Reported, not swallowed: the main thread throws for a failed job.
       failed = 1;
     }
     control[2] = failed;

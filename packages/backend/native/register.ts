@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { BackendError } from "../errors.ts";
 import { type Blas, type BlasStatus, openBlas } from "./blas.ts";
 import { nativeConv2DConfig } from "./conv2d.ts";
 import { nativeFusedConv2DConfig } from "./fused_conv2d.ts";
@@ -80,10 +81,11 @@ export function enableNativeKernels(
 ): string[] {
   for (const name of kernels) {
     if (!(name in FACTORIES)) {
-      throw new Error(
+      throw new BackendError(
         `enableNativeKernels: no native kernel "${name}"; expected one of ${
           NATIVE_KERNEL_NAMES.join(", ")
         }`,
+        { code: "bad-option" },
       );
     }
   }
