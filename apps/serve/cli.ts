@@ -1,6 +1,6 @@
 import { parseArgs } from "@std/cli/parse-args";
 import { EXIT_CODES, exitCodesHelp, UsageError } from "@vitkd/train/errors";
-import type { BackendChoice } from "@vitkd/backend";
+import { BACKEND_CHOICES, type BackendChoice } from "@vitkd/backend";
 import {
   DEFAULT_BATCHING,
   DEFAULT_LIMITS,
@@ -150,7 +150,6 @@ const STRING_FLAGS = [
 ] as const;
 const REPEATABLE_FLAGS = ["cors-origin"] as const;
 const BOOLEAN_FLAGS = ["help", "batching", "access-log"] as const;
-const BACKENDS: BackendChoice[] = ["auto", "webgpu", "wasm", "cpu"];
 
 function integerFlag(
   flags: Record<string, unknown>,
@@ -211,9 +210,11 @@ export function parseServeArgs(args: string[]): ServeConfig {
     flags[name] = values?.[0];
   }
   const backend = stringFlag(flags, "backend") ?? "auto";
-  if (!BACKENDS.includes(backend as BackendChoice)) {
+  if (!BACKEND_CHOICES.includes(backend as BackendChoice)) {
     throw new UsageError(
-      `--backend must be one of ${BACKENDS.join(", ")}, got "${backend}"`,
+      `--backend must be one of ${
+        BACKEND_CHOICES.join(", ")
+      }, got "${backend}"`,
     );
   }
   const corsOrigins = (flags["cors-origin"] as string[] | undefined) ?? [];

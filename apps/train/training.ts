@@ -3,12 +3,11 @@ import {
   type AugmentSpec,
   countBatches,
   type ImageDataset,
-  iterateBatches,
   type Normalization,
 } from "@vitkd/data";
 import {
   cosineSchedule,
-  evaluateBatches,
+  evaluate,
   type EvaluationResult,
   hasCheckpoint,
   loadCheckpoint,
@@ -270,25 +269,10 @@ export async function evaluateModel(
     unit: "img",
     sink: options.sink,
   });
-  let done = 0;
-  async function* batches() {
-    for await (
-      const batch of iterateBatches(dataset, {
-        batchSize,
-        shuffle: false,
-        normalization,
-      })
-    ) {
-      try {
-        yield batch;
-      } finally {
-        batch.dispose();
-      }
-      done += batch.size;
-      bar.update(done);
-    }
-  }
-  const result = await evaluateBatches(model, batches());
+  const result = await evaluate(model, dataset, normalization, {
+    batchSize,
+    onProgress: (done) => bar.update(done),
+  });
   bar.finish(`acc ${(100 * result.averaged).toFixed(2)} %`);
   return result;
 }

@@ -5,7 +5,7 @@ import {
   readFileOrThrow,
   readMaybeGzip,
 } from "./_files.ts";
-import { fingerprintContent } from "./hash.ts";
+import { contentDataset } from "./_dataset.ts";
 import type { ImageDataset, Split } from "./types.ts";
 
 /** CIFAR-10 class names in the official label order. */
@@ -167,15 +167,11 @@ export async function loadCifarBinary(
       metaDir,
     );
   }
-  const shape = { height: 32, width: 32, channels: 3 };
-  return {
-    name: opts.name ??
-      `cifar${variant}${opts.split ? `-${opts.split}` : ""}`,
+  return contentDataset(
+    opts.name ?? `cifar${variant}${opts.split ? `-${opts.split}` : ""}`,
     images,
     labels,
-    count,
-    ...shape,
+    { height: 32, width: 32, channels: 3 },
     classNames,
-    fingerprint: fingerprintContent(images, labels, shape, classNames),
-  };
+  );
 }

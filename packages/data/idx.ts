@@ -1,6 +1,6 @@
 import { DataError } from "./errors.ts";
 import { gunzip, isGzip, joinPath, pathKind, readMaybeGzip } from "./_files.ts";
-import { fingerprintContent } from "./hash.ts";
+import { contentDataset } from "./_dataset.ts";
 import type { ImageDataset, Split } from "./types.ts";
 
 /** Class names of MNIST: the digits. */
@@ -169,16 +169,13 @@ function decodeIdxPair(
     );
   }
   const images = imageBytes.slice(16);
-  const shape = { height, width, channels: 1 };
-  return {
-    name: opts.name ?? imagesPath.slice(imagesPath.lastIndexOf("/") + 1),
+  return contentDataset(
+    opts.name ?? imagesPath.slice(imagesPath.lastIndexOf("/") + 1),
     images,
     labels,
-    count,
-    ...shape,
+    { height, width, channels: 1 },
     classNames,
-    fingerprint: fingerprintContent(images, labels, shape, classNames),
-  };
+  );
 }
 
 /**

@@ -1,3 +1,4 @@
+import { contentDataset } from "./_dataset.ts";
 import {
   type CacheEvent,
   cacheFilePath,
@@ -7,7 +8,7 @@ import {
 } from "./_cache.ts";
 import { DataError } from "./errors.ts";
 import { absolutePath, joinPath, pathKind, readFileOrThrow } from "./_files.ts";
-import { fingerprintContent, hashBytes } from "./hash.ts";
+import { hashBytes } from "./hash.ts";
 import { convertChannels, decodeImage, resizeImage } from "./image.ts";
 import type { DecodedImage, ImageDataset, ProgressCallback } from "./types.ts";
 
@@ -226,16 +227,13 @@ export async function loadImageFolder(
       opts.onProgress({ done: i + 1, total: count });
     }
   }
-  const shape = { height, width, channels };
-  const ds: ImageDataset = {
+  const ds = contentDataset(
     name,
-    images: images!,
+    images!,
     labels,
-    count,
-    ...shape,
+    { height, width, channels },
     classNames,
-    fingerprint: fingerprintContent(images!, labels, shape, classNames),
-  };
+  );
   if (pendingRead) await writeCache(cachePath, sourceKey, ds, opts.onCache);
   return ds;
 }

@@ -82,6 +82,8 @@ export async function* trainingBatches(
 export interface EvaluateOptions {
   /** Images per forward pass (default 256). */
   batchSize?: number;
+  /** Called after each batch with the images evaluated so far. */
+  onProgress?: (done: number) => void;
 }
 
 /**
@@ -99,6 +101,7 @@ export async function evaluate(
     shuffle: false,
     normalization,
   });
+  let done = 0;
   async function* owned() {
     for await (const batch of batches) {
       try {
@@ -106,6 +109,8 @@ export async function evaluate(
       } finally {
         batch.dispose();
       }
+      done += batch.size;
+      options.onProgress?.(done);
     }
   }
   return await evaluateBatches(model, owned());

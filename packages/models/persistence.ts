@@ -82,13 +82,20 @@ async function writeAtomic(
   }
 }
 
-async function exists(path: string): Promise<boolean> {
+/** Reads a file of a model folder; a missing one is a `ModelError` naming it. */
+async function readPart<T>(
+  dir: string,
+  path: string,
+  read: (path: string) => Promise<T>,
+): Promise<T> {
   try {
-    await Deno.stat(path);
-    return true;
+    return await read(path);
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    throw new ModelError(
+      `model folder ${dir} is incomplete: ${path} is missing`,
+      { code: "not-found", path, cause: error },
+    );
   }
 }
 
@@ -139,17 +146,11 @@ export function denoFolderHandler(dir: string): IOHandler {
     async load(): Promise<tf.io.ModelArtifacts> {
       const jsonPath = join(dir, MODEL_JSON);
       const binPath = join(dir, WEIGHTS_BIN);
-      for (const path of [jsonPath, binPath]) {
-        if (!(await exists(path))) {
-          throw new ModelError(
-            `model folder ${dir} is incomplete: ${path} is missing`,
-            { code: "not-found", path },
-          );
-        }
-      }
+      const jsonText = await readPart(dir, jsonPath, Deno.readTextFile);
+      const bytes = await readPart(dir, binPath, Deno.readFile);
       let modelJson: tf.io.ModelJSON;
       try {
-        modelJson = JSON.parse(await Deno.readTextFile(jsonPath));
+        modelJson = JSON.parse(jsonText);
       } catch (error) {
         if (!(error instanceof SyntaxError)) throw error;
         throw new ModelError(
@@ -165,7 +166,6 @@ export function denoFolderHandler(dir: string): IOHandler {
           { code: "unsupported", path: jsonPath },
         );
       }
-      const bytes = await Deno.readFile(binPath);
       const specs = modelJson.weightsManifest.flatMap((group) => group.weights);
       const expectedBytes = specs.reduce(
         (sum, spec) => sum + spec.shape.reduce((a, b) => a * b, 1) * 4,
@@ -338,15 +338,10 @@ export async function readModelMeta(dir: string): Promise<ModelMeta> {
     throw error;
   }
   const path = join(dir, META_JSON);
-  if (!(await exists(path))) {
-    throw new ModelError(
-      `model folder ${dir} is incomplete: ${path} is missing`,
-      { code: "not-found", path },
-    );
-  }
+  const metaText = await readPart(dir, path, Deno.readTextFile);
   let meta: ModelMeta;
   try {
-    meta = JSON.parse(await Deno.readTextFile(path));
+    meta = JSON.parse(metaText);
   } catch (error) {
     if (!(error instanceof SyntaxError)) throw error;
     throw new ModelError(`${path} is not valid JSON: ${error.message}`, {
