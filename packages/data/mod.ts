@@ -72,6 +72,7 @@ export {
   MNIST_CLASS_NAMES,
   mnistDataDir,
   type MnistOptions,
+  parseIdx,
 } from "./idx.ts";
 export {
   CIFAR10_CLASS_NAMES,
