@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { fusedInvolution, hasFusedInvolution } from "@vitkd/backend";
-import { batchNormTraining, updateMovingStatistics } from "./batch_norm.ts";
+import { batchNormTraining } from "./batch_norm.ts";
 import {
   type ConfigDict,
   Layer,
@@ -246,19 +246,17 @@ export class Involution extends Layer {
       const beta = this.#bnBeta!.read();
       let activated: tf.Tensor;
       if (training) {
-        const batch = batchNormTraining(
+        activated = batchNormTraining(
           reduced,
           gamma,
           beta,
           this.epsilon,
           true,
-        );
-        activated = batch.y;
-        updateMovingStatistics(
-          [this.#movingMean!, this.#movingVariance!],
-          [batch.mean, batch.variance],
-          this.momentum,
-        );
+          {
+            variables: [this.#movingMean!, this.#movingVariance!],
+            momentum: this.momentum,
+          },
+        ).y;
       } else {
         activated = tf.relu(tf.batchNorm(
           reduced,
