@@ -11,12 +11,14 @@ import { VIT_KERNELS_WEBGPU } from "./vit_kernels.ts";
 import { OBJECTIVE_KERNELS_WEBGPU, objectiveGradient } from "./objective.ts";
 import { identityTransposeConfig, leadingSumConfig } from "./layout_kernels.ts";
 import { conv2dBackpropFilterConfig } from "./conv2d_backprop_filter.ts";
+import { smallOutputMatMulConfig } from "./small_output_matmul.ts";
 
 // Stock kernels replaced by wrappers that take a faster path in some cases.
 const WRAPPED: [string, (stock: tf.KernelConfig) => tf.KernelConfig][] = [
   ["Transpose", identityTransposeConfig],
   ["Sum", leadingSumConfig],
   ["Conv2DBackpropFilter", conv2dBackpropFilterConfig],
+  ["BatchMatMul", smallOutputMatMulConfig],
 ];
 
 let registered: string[] | undefined;
