@@ -1,7 +1,8 @@
 // The split-K filter gradient on WebGPU against cpu, over strides, paddings
 // and filter sizes, with one split and with many.
 import * as tf from "@tensorflow/tfjs";
-import { assert, assertEquals } from "@std/assert";
+import { assertEquals } from "@std/assert";
+import { assertCloseToScale } from "./_test_util.ts";
 import { initBackend } from "../init.ts";
 import { countWebGpuWork } from "./work_counter.ts";
 
@@ -53,14 +54,7 @@ for (const c of CASES) {
       const { result: actual, work } = await countWebGpuWork(() =>
         on("webgpu", c)
       );
-      let scale = 1e-3;
-      for (const v of expected) scale = Math.max(scale, Math.abs(v));
-      expected.forEach((want, i) =>
-        assert(
-          Math.abs(actual[i] - want) <= 2e-5 * scale,
-          `dw[${i}]: webgpu ${actual[i]}, cpu ${want}`,
-        )
-      );
+      assertCloseToScale(actual, expected, 2e-5, "dw");
       assertEquals(work.byKernel["VitkdConv2DFilterGrad"], 1);
       assertEquals(work.byKernel["Conv2DDerFilterProgram"] ?? 0, 0);
       await initBackend({ backend: "cpu" });

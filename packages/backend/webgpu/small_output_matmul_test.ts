@@ -2,7 +2,8 @@
 // output and a long inner dimension (weight gradients of 1x1 convolutions)
 // in one reduction dispatch, the others as tfjs runs them.
 import * as tf from "@tensorflow/tfjs";
-import { assert, assertEquals } from "@std/assert";
+import { assertEquals } from "@std/assert";
+import { assertCloseToScale } from "./_test_util.ts";
 import { initBackend } from "../init.ts";
 import { countWebGpuWork } from "./work_counter.ts";
 import { reducesInOneDispatch } from "./small_output_matmul.ts";
@@ -80,14 +81,7 @@ for (const c of CASES) {
       const { result: actual, work } = await countWebGpuWork(() =>
         on("webgpu", c)
       );
-      let scale = 1e-3;
-      for (const v of expected) scale = Math.max(scale, Math.abs(v));
-      expected.forEach((want, i) =>
-        assert(
-          Math.abs(actual[i] - want) <= 1e-5 * scale,
-          `[${i}]: webgpu ${actual[i]}, cpu ${want}`,
-        )
-      );
+      assertCloseToScale(actual, expected, 1e-5, "product");
       const products = Object.entries(work.byKernel)
         .filter(([name]) => name.startsWith("MatMul"));
       if (c.reduced) {
