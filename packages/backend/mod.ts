@@ -46,8 +46,7 @@ export {
 export {
   type AdamWItem,
   type AdamWUpdateConstants,
-  adamwUpdateInPlace,
-  adamwUpdateManyInPlace,
+  adamwUpdatePackedInPlace,
   adamwVariablesPerDispatch,
   canUpdateInPlace,
 } from "./webgpu/adamw_update.ts";
