@@ -50,6 +50,7 @@ export {
   adamwVariablesPerDispatch,
   canUpdateInPlace,
 } from "./webgpu/adamw_update.ts";
+export { fusedAddRelu, hasFusedAddRelu } from "./webgpu/add_relu.ts";
 export { globalNormAndClipScale } from "./webgpu/global_norm.ts";
 export { movingAveragesInPlace } from "./webgpu/moving_average.ts";
 export {

@@ -18,6 +18,7 @@
  *
  * @module
  */
+export * from "./add_relu.ts";
 export * from "./batch_norm.ts";
 export * from "./involution.ts";
 export * from "./layer_norm.ts";

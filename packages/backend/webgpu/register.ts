@@ -12,6 +12,7 @@ import { OBJECTIVE_KERNELS_WEBGPU, objectiveGradient } from "./objective.ts";
 import { identityTransposeConfig, leadingSumConfig } from "./layout_kernels.ts";
 import { conv2dBackpropFilterConfig } from "./conv2d_backprop_filter.ts";
 import { smallOutputMatMulConfig } from "./small_output_matmul.ts";
+import { ADD_RELU_KERNELS_WEBGPU, addReluGradient } from "./add_relu.ts";
 
 // Stock kernels replaced by wrappers that take a faster path in some cases.
 const WRAPPED: [string, (stock: tf.KernelConfig) => tf.KernelConfig][] = [
@@ -29,7 +30,8 @@ let displaced: tf.KernelConfig[] = [];
  * Registers the toolkit's fused kernels for the webgpu backend, so the
  * models take the same fused paths they take on wasm: training batch norm
  * forward and backward (two dispatches each), involution aggregation (one
- * forward, two backward), and the ViT's layer norm,
+ * forward, two backward), a residual block's relu(a + b) (one each way),
+ * and the ViT's layer norm,
  * softmax, GELU and token/head layouts (one or two each). Idempotent;
  * returns the kernel names.
  */
@@ -42,6 +44,7 @@ export function registerWebGpuKernels(): string[] {
     involutionGradWebGpu,
     ...VIT_KERNELS_WEBGPU,
     ...OBJECTIVE_KERNELS_WEBGPU,
+    ...ADD_RELU_KERNELS_WEBGPU,
   ];
   for (const config of configs) {
     if (!tf.getKernel(config.kernelName, "webgpu")) tf.registerKernel(config);
@@ -58,6 +61,7 @@ export function registerWebGpuKernels(): string[] {
       batchNormTrainGradient,
       involutionGradient,
       objectiveGradient,
+      addReluGradient,
       ...FUSED_GRADIENTS,
     ]
   ) {
