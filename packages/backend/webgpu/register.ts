@@ -9,7 +9,11 @@ import {
 import { FUSED_GRADIENTS } from "../fused/ops.ts";
 import { VIT_KERNELS_WEBGPU } from "./vit_kernels.ts";
 import { OBJECTIVE_KERNELS_WEBGPU, objectiveGradient } from "./objective.ts";
-import { identityTransposeConfig, leadingSumConfig } from "./layout_kernels.ts";
+import {
+  blockReductionConfig,
+  identityTransposeConfig,
+  spreadRowsWebGpu,
+} from "./layout_kernels.ts";
 import { conv2dBackpropFilterConfig } from "./conv2d_backprop_filter.ts";
 import { smallOutputMatMulConfig } from "./small_output_matmul.ts";
 import { ADD_RELU_KERNELS_WEBGPU, addReluGradient } from "./add_relu.ts";
@@ -17,7 +21,8 @@ import { ADD_RELU_KERNELS_WEBGPU, addReluGradient } from "./add_relu.ts";
 // Stock kernels replaced by wrappers that take a faster path in some cases.
 const WRAPPED: [string, (stock: tf.KernelConfig) => tf.KernelConfig][] = [
   ["Transpose", identityTransposeConfig],
-  ["Sum", leadingSumConfig],
+  ["Sum", blockReductionConfig],
+  ["Mean", blockReductionConfig],
   ["Conv2DBackpropFilter", conv2dBackpropFilterConfig],
   ["BatchMatMul", smallOutputMatMulConfig],
 ];
@@ -45,6 +50,7 @@ export function registerWebGpuKernels(): string[] {
     ...VIT_KERNELS_WEBGPU,
     ...OBJECTIVE_KERNELS_WEBGPU,
     ...ADD_RELU_KERNELS_WEBGPU,
+    spreadRowsWebGpu,
   ];
   for (const config of configs) {
     if (!tf.getKernel(config.kernelName, "webgpu")) tf.registerKernel(config);
