@@ -49,6 +49,7 @@ export {
   adamwUpdatePackedInPlace,
   adamwVariablesPerDispatch,
   canUpdateInPlace,
+  ownBufferCopy,
 } from "./webgpu/adamw_update.ts";
 export { fusedAddRelu, hasFusedAddRelu } from "./webgpu/add_relu.ts";
 export { globalNormAndClipScale } from "./webgpu/global_norm.ts";

@@ -3,6 +3,7 @@ import {
   type AdamWItem,
   adamwUpdatePackedInPlace,
   canUpdateInPlace,
+  ownBufferCopy,
 } from "@vitkd/backend";
 import { AdamWMoments } from "./adamw_moments.ts";
 import type { NamedTensorMap, Scalar, Tensor, Variable } from "./tf_types.ts";
@@ -156,9 +157,14 @@ export class AdamW {
       const items: AdamWItem[] = present.map(
         ({ variable, grad, weightDecay, i }) => {
           if (!canUpdateInPlace([variable])) {
-            // it shares its buffer (made from a live tensor): a copy of its
-            // own, once (x · 1 is x exactly)
-            tf.tidy(() => variable.assign(tf.mul(variable, 1)));
+            // it shares its buffer (made from a live tensor, or a one-value
+            // constant): a copy of its own, once (x · 1 is x exactly)
+            tf.tidy(() => variable.assign(ownBufferCopy(variable)));
+            if (!canUpdateInPlace([variable])) {
+              throw new Error(
+                `AdamW.step: "${variable.name}" cannot get a GPU buffer of its own`,
+              );
+            }
           }
           return {
             param: variable,

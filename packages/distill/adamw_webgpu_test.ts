@@ -150,3 +150,38 @@ Deno.test({
     await initBackend({ backend: "cpu" });
   },
 });
+
+Deno.test({
+  name:
+    "AdamW on webgpu: a one-value variable is not updated inside a shared constant buffer",
+  ignore,
+  fn: async () => {
+    const run = async (backend: "cpu" | "webgpu") => {
+      await initBackend({ backend });
+      const scale = tf.tidy(() =>
+        tf.variable(tf.tensor1d([0.7]), true, "scale/gamma")
+      );
+      const optimizer = new AdamW([scale]);
+      for (let step = 1; step <= 2; step++) {
+        const grad = tf.tensor1d([0.5 * step]);
+        optimizer.step([grad], 0.1);
+        grad.dispose();
+      }
+      // a fresh 0.7 elsewhere, on the GPU (1,000 values are not computed on
+      // the CPU): one-value uploads share a buffer per value
+      const product = tf.mul(tf.ones([1000]), 0.7);
+      const values = [(await scale.data())[0], (await product.data())[0]];
+      optimizer.dispose();
+      tf.dispose([scale, product]);
+      return values;
+    };
+    const expected = await run("cpu");
+    const actual = await run("webgpu");
+    assert(
+      Math.abs(actual[0] - expected[0]) <= 1e-6,
+      `variable: webgpu ${actual[0]}, cpu ${expected[0]}`,
+    );
+    assertEquals(actual[1], expected[1]);
+    await initBackend({ backend: "cpu" });
+  },
+});

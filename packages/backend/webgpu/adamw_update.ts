@@ -3,7 +3,7 @@ import { activeWebGpu, type WebGpuBackendInternals } from "./_backend.ts";
 import { storageBuffersPerStage } from "./device.ts";
 import { encodeDispatch, pipelineFor, uniformBuffer } from "./raw_dispatch.ts";
 import { isConstantBuffer } from "./uploads.ts";
-import type { TensorInfo } from "../tf_types.ts";
+import type { Tensor, TensorInfo } from "../tf_types.ts";
 
 /** The constants of one AdamW update, the same for every variable of a step. */
 export interface AdamWUpdateConstants {
@@ -106,10 +106,13 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>,
 }
 
 /**
- * Whether {@linkcode adamwUpdatePackedInPlace} may write the tensors: the
- * backend is webgpu and no other tensor shares their buffers.
+ * Whether an in-place kernel ({@linkcode adamwUpdatePackedInPlace}, the
+ * moving statistics) may write the tensors: the backend is webgpu and no
+ * other tensor shares their buffers. Tensors still on the CPU are uploaded
+ * first: a one-value tensor goes into a constant buffer shared by every
+ * tensor of that value (uploads.ts), which must never be written.
  *
- * @param tensors The parameter and its moments.
+ * @param tensors The tensors to write.
  * @returns True when an in-place update is safe.
  */
 export function canUpdateInPlace(tensors: TensorInfo[]): boolean {
@@ -117,10 +120,27 @@ export function canUpdateInPlace(tensors: TensorInfo[]): boolean {
   const backend = tf.backend() as unknown as WebGpuBackendInternals & {
     refCount(dataId: object): number;
   };
-  return tensors.every((t) =>
-    backend.refCount(t.dataId) === 1 &&
-    !isConstantBuffer(backend.tensorMap.get(t.dataId).resource)
-  );
+  return tensors.every((t) => {
+    backend.uploadToGPU(t.dataId);
+    return backend.refCount(t.dataId) === 1 &&
+      !isConstantBuffer(backend.tensorMap.get(t.dataId).resource);
+  });
+}
+
+/**
+ * A copy of `tensor` in a GPU buffer of its own, computed on the GPU (one
+ * dispatch), so that a variable that shares its buffer (or holds a shared
+ * one-value constant) can be assigned it and then updated in place.
+ *
+ * @param tensor A float32 tensor on the webgpu backend.
+ * @returns The copy (`tensor · 1`, exactly the values); the caller owns it.
+ */
+export function ownBufferCopy(tensor: Tensor): Tensor {
+  const backend = activeWebGpu("ownBufferCopy");
+  // on the GPU first: tfjs computes a product of small CPU-side values on
+  // the CPU, and its result would be uploaded (shared, for one value) again
+  backend.uploadToGPU(tensor.dataId);
+  return tf.mul(tensor, 1);
 }
 
 function checkItem(item: AdamWItem, half: number): number {
