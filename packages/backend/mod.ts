@@ -51,11 +51,12 @@ export {
 export {
   type AdamWItem,
   type AdamWUpdateConstants,
-  adamwUpdateInPlace,
-  adamwUpdateManyInPlace,
+  adamwUpdatePackedInPlace,
   adamwVariablesPerDispatch,
   canUpdateInPlace,
+  ownBufferCopy,
 } from "./webgpu/adamw_update.ts";
+export { fusedAddRelu, hasFusedAddRelu } from "./webgpu/add_relu.ts";
 export { globalNormAndClipScale } from "./webgpu/global_norm.ts";
 export { movingAveragesInPlace } from "./webgpu/moving_average.ts";
 export {

@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { axisBlock, SPREAD_ROWS } from "./webgpu/layout_kernels.ts";
 
 /**
  * The gradient of `Mean` without tfjs's `ones(x.shape)`: tfjs's own builds
@@ -6,6 +7,8 @@ import * as tf from "@tensorflow/tfjs";
  * upload per batch norm and pooling layer per step. This one scales the
  * small `dy` first and broadcasts it: the same values (`dy · 1 / n` and
  * `dy / n` round alike), one broadcast instead of an upload and a multiply.
+ * On WebGPU a mean over consecutive axes before the last (global average
+ * pooling) spreads `dy / n` in one dispatch.
  */
 export const meanGradient: tf.GradConfig = {
   kernelName: "Mean",
@@ -16,6 +19,19 @@ export const meanGradient: tf.GradConfig = {
     const axes = tf.util.parseAxisParam(axis, x.shape);
     const size = axes.reduce((n, a) => n * x.shape[a], 1);
     const keptShape = x.shape.map((d, a) => axes.includes(a) ? 1 : d);
+    if (
+      tf.getKernel(SPREAD_ROWS, tf.getBackend()) && axisBlock(x.shape, axes)
+    ) {
+      // WebGPU: the division and the broadcast in one dispatch
+      return {
+        x: () =>
+          tf.engine().runKernel(SPREAD_ROWS, { dy: dy as tf.Tensor }, {
+            shape: x.shape,
+            axes,
+            divisor: size,
+          }) as tf.Tensor,
+      };
+    }
     return {
       x: () =>
         tf.broadcastTo(

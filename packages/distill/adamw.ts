@@ -2,9 +2,11 @@ import * as tf from "@tensorflow/tfjs";
 import { DistillError } from "./errors.ts";
 import {
   type AdamWItem,
-  adamwUpdateManyInPlace,
+  adamwUpdatePackedInPlace,
   canUpdateInPlace,
+  ownBufferCopy,
 } from "@vitkd/backend";
+import { AdamWMoments } from "./adamw_moments.ts";
 import type { NamedTensorMap, Scalar, Tensor, Variable } from "./tf_types.ts";
 
 /** Hyper-parameters of {@linkcode AdamW}. */
@@ -72,8 +74,7 @@ export class AdamW {
   /** Learning rate used when `step` is given none. */
   learningRate: number;
   #decays: boolean[];
-  #m: tf.Variable[];
-  #v: tf.Variable[];
+  #moments: AdamWMoments;
   #step = 0;
 
   /** Creates the optimizer with zero moments for `variables`. */
@@ -105,11 +106,7 @@ export class AdamW {
     }
     const skip = config.skipDecay ?? defaultSkipDecay;
     this.#decays = this.variables.map((v) => !skip(v));
-    // tidy frees the zero tensors; the variables survive it
-    const zeros = (v: tf.Variable) =>
-      tf.tidy(() => tf.variable(tf.zerosLike(v), false));
-    this.#m = this.variables.map(zeros);
-    this.#v = this.variables.map(zeros);
+    this.#moments = new AdamWMoments(this.variables, packsMoments());
   }
 
   /** Number of updates applied so far. */
@@ -148,39 +145,64 @@ export class AdamW {
     const t = this.#step;
     const correction1 = 1 - Math.pow(this.beta1, t);
     const correction2 = 1 - Math.pow(this.beta2, t);
-    const inPlace: AdamWItem[] = [];
-    tf.tidy(() => {
-      this.variables.forEach((variable, i) => {
-        const grad = list[i];
-        if (grad === undefined || grad === null) return;
-        if (!tf.util.arraysEqual(grad.shape, variable.shape)) {
-          throw new Error(
-            `AdamW.step: gradient of "${variable.name}" has shape [${grad.shape}], variable has [${variable.shape}]`,
-          );
-        }
-        const weightDecay = this.#decays[i] ? this.weightDecay : 0;
-        if (canUpdateInPlace([variable, this.#m[i], this.#v[i]])) {
-          // on a GPU: a few dispatches for all of them, not ~14 each
-          inPlace.push({
+    const present = this.variables.flatMap((variable, i) => {
+      const grad = list[i];
+      if (grad === undefined || grad === null) return [];
+      if (!tf.util.arraysEqual(grad.shape, variable.shape)) {
+        throw new Error(
+          `AdamW.step: gradient of "${variable.name}" has shape [${grad.shape}], variable has [${variable.shape}]`,
+        );
+      }
+      const weightDecay = this.#decays[i] ? this.weightDecay : 0;
+      return [{ variable, grad, weightDecay, i }];
+    });
+    if (packsMoments()) {
+      // on a GPU: a few dispatches for all of them, not ~14 each
+      const moments = this.#moments.packedBuffer();
+      const items: AdamWItem[] = present.map(
+        ({ variable, grad, weightDecay, i }) => {
+          if (!canUpdateInPlace([variable])) {
+            // it shares its buffer (made from a live tensor, or a one-value
+            // constant): a copy of its own, once (x · 1 is x exactly)
+            tf.tidy(() => variable.assign(ownBufferCopy(variable)));
+            if (!canUpdateInPlace([variable])) {
+              throw new Error(
+                `AdamW.step: "${variable.name}" cannot get a GPU buffer of its own`,
+              );
+            }
+          }
+          return {
             param: variable,
-            m: this.#m[i],
-            v: this.#v[i],
             grad,
+            offset: this.#moments.offsets[i],
             weightDecay,
-          });
-          return;
-        }
+          };
+        },
+      );
+      adamwUpdatePackedInPlace(items, moments, {
+        learningRate,
+        beta1: this.beta1,
+        beta2: this.beta2,
+        correction1,
+        correction2,
+        epsilon: this.epsilon,
+      }, gradScale);
+      return;
+    }
+    const moments = this.#moments.perVariable();
+    tf.tidy(() => {
+      for (const { variable, grad, weightDecay, i } of present) {
         const g = gradScale ? tf.mul(grad, gradScale) : grad;
         const m = tf.add(
-          tf.mul(this.#m[i], this.beta1),
+          tf.mul(moments.m[i], this.beta1),
           tf.mul(g, 1 - this.beta1),
         );
         const v = tf.add(
-          tf.mul(this.#v[i], this.beta2),
+          tf.mul(moments.v[i], this.beta2),
           tf.mul(tf.square(g), 1 - this.beta2),
         );
-        this.#m[i].assign(m);
-        this.#v[i].assign(v);
+        moments.m[i].assign(m);
+        moments.v[i].assign(v);
         let update = tf.div(
           tf.div(m, correction1),
           tf.add(tf.sqrt(tf.div(v, correction2)), this.epsilon),
@@ -189,19 +211,8 @@ export class AdamW {
           update = tf.add(update, tf.mul(variable, weightDecay));
         }
         variable.assign(tf.sub(variable, tf.mul(update, learningRate)));
-      });
+      }
     });
-    if (inPlace.length > 0) {
-      adamwUpdateManyInPlace(inPlace, {
-        learningRate,
-        beta1: this.beta1,
-        beta2: this.beta2,
-        correction1,
-        correction2,
-        epsilon: this.epsilon,
-        weightDecay: this.weightDecay,
-      }, gradScale);
-    }
   }
 
   /**
@@ -211,9 +222,7 @@ export class AdamW {
    * @returns The step count and copies of both moments per variable.
    */
   async getState(): Promise<AdamWState> {
-    const read = (list: tf.Variable[]) =>
-      Promise.all(list.map(async (t) => Float32Array.from(await t.data())));
-    return { step: this.#step, m: await read(this.#m), v: await read(this.#v) };
+    return { step: this.#step, ...await this.#moments.read() };
   }
 
   /** Restores a state taken by {@linkcode AdamW.getState}, checking its sizes. */
@@ -245,17 +254,20 @@ export class AdamW {
         }
       }
     });
-    this.variables.forEach((variable, i) => {
-      tf.tidy(() => {
-        this.#m[i].assign(tf.tensor(state.m[i], variable.shape, "float32"));
-        this.#v[i].assign(tf.tensor(state.v[i], variable.shape, "float32"));
-      });
-    });
+    this.#moments.write(state.m, state.v);
     this.#step = state.step;
   }
 
   /** Frees the moment variables. */
   dispose(): void {
-    for (const t of [...this.#m, ...this.#v]) t.dispose();
+    this.#moments.dispose();
   }
+}
+
+/**
+ * Whether the active backend updates AdamW in place with packed moments
+ * (WebGPU); elsewhere the update is composed of tfjs ops per variable.
+ */
+function packsMoments(): boolean {
+  return tf.getBackend() === "webgpu";
 }

@@ -15,6 +15,14 @@ import {
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
 
+/** Moving statistics a training batch norm moves towards the batch's. */
+export interface MovingStatisticsUpdate {
+  /** The moving mean and the moving variance. */
+  variables: readonly [LayerVariable, LayerVariable];
+  /** The weight of the old values (Keras convention). */
+  momentum: number;
+}
+
 /**
  * Training-mode batch norm over every axis but the last, with a hand-written
  * gradient. It computes what `tf.batchNorm` does; tfjs's own FusedBatchNorm
@@ -22,7 +30,9 @@ type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
  * kernel of a training step on wasm. Where the backend has the fused kernel
  * (wasm after `initBackend`) the whole forward and the whole backward each run
  * as one kernel (`fusedBatchNormTraining`). With `relu` the output is
- * `max(y, 0)`, fused into the same kernels where they exist.
+ * `max(y, 0)`, fused into the same kernels where they exist. With `moving`,
+ * the moving statistics are updated too: on WebGPU inside the kernel's
+ * statistics dispatch, elsewhere by {@linkcode updateMovingStatistics}.
  */
 export function batchNormTraining(
   x: Tensor,
@@ -30,12 +40,50 @@ export function batchNormTraining(
   beta: Tensor,
   epsilon: number,
   relu = false,
+  moving?: MovingStatisticsUpdate,
 ): { y: Tensor; mean: Tensor; variance: Tensor } {
   if (hasFusedBatchNorm()) {
-    return fusedBatchNormTraining(x, gamma, beta, epsilon, relu);
+    const out = fusedBatchNormTraining(
+      x,
+      gamma,
+      beta,
+      epsilon,
+      relu,
+      moving && {
+        mean: moving.variables[0].read(),
+        variance: moving.variables[1].read(),
+        momentum: moving.momentum,
+      },
+    );
+    if (moving && !out.movingUpdated) {
+      updateMovingStatistics(
+        moving.variables,
+        [out.mean, out.variance],
+        moving.momentum,
+      );
+    }
+    return { y: out.y, mean: out.mean, variance: out.variance };
   }
+  const out = composedBatchNormTraining(x, gamma, beta, epsilon, relu);
+  if (moving) {
+    updateMovingStatistics(
+      moving.variables,
+      [out.mean, out.variance],
+      moving.momentum,
+    );
+  }
+  return out;
+}
+
+function composedBatchNormTraining(
+  x: Tensor,
+  gamma: Tensor,
+  beta: Tensor,
+  epsilon: number,
+  relu: boolean,
+): { y: Tensor; mean: Tensor; variance: Tensor } {
   if (relu) {
-    const plain = batchNormTraining(x, gamma, beta, epsilon);
+    const plain = composedBatchNormTraining(x, gamma, beta, epsilon, false);
     return { ...plain, y: tf.relu(plain.y) };
   }
   const axes = x.shape.slice(0, -1).map((_, i) => i);
@@ -186,19 +234,17 @@ export class BatchNorm extends Layer {
         );
         return relu ? tf.relu(y) : y;
       }
-      const { y, mean, variance } = batchNormTraining(
+      return batchNormTraining(
         x,
         this.#gamma!.read(),
         this.#beta!.read(),
         this.epsilon,
         relu,
-      );
-      updateMovingStatistics(
-        [this.#movingMean!, this.#movingVariance!],
-        [mean, variance],
-        this.momentum,
-      );
-      return y;
+        {
+          variables: [this.#movingMean!, this.#movingVariance!],
+          momentum: this.momentum,
+        },
+      ).y;
     });
   }
 

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { fusedInvolution, hasFusedInvolution } from "@vitkd/backend";
-import { batchNormTraining, updateMovingStatistics } from "./batch_norm.ts";
+import { batchNormTraining } from "./batch_norm.ts";
 import {
   type ConfigDict,
   Layer,
@@ -246,19 +246,17 @@ export class Involution extends Layer {
       const beta = this.#bnBeta!.read();
       let activated: tf.Tensor;
       if (training) {
-        const batch = batchNormTraining(
+        activated = batchNormTraining(
           reduced,
           gamma,
           beta,
           this.epsilon,
           true,
-        );
-        activated = batch.y;
-        updateMovingStatistics(
-          [this.#movingMean!, this.#movingVariance!],
-          [batch.mean, batch.variance],
-          this.momentum,
-        );
+          {
+            variables: [this.#movingMean!, this.#movingVariance!],
+            momentum: this.momentum,
+          },
+        ).y;
       } else {
         activated = tf.relu(tf.batchNorm(
           reduced,
@@ -269,10 +267,19 @@ export class Involution extends Layer {
           this.epsilon,
         ));
       }
-      const span = tf.add(
-        tf.matMul(activated, this.#spanKernel!.read()),
-        this.#spanBias!.read(),
-      );
+      const span = onWebGpu()
+        // the bias in the product's epilogue: one dispatch instead of two
+        ? tf.fused.matMul({
+          a: activated as tf.Tensor2D,
+          b: this.#spanKernel!.read() as tf.Tensor2D,
+          bias: this.#spanBias!.read(),
+        })
+        // elsewhere the separate add the models were trained with (wasm's
+        // fused bias starts its sums from the bias: other rounding)
+        : tf.add(
+          tf.matMul(activated, this.#spanKernel!.read()),
+          this.#spanBias!.read(),
+        );
       return tf.reshape(span, [
         n,
         h,
@@ -290,6 +297,13 @@ export class Involution extends Layer {
   #pool(x: tf.Tensor4D): tf.Tensor4D {
     const [n, h, w, c] = x.shape;
     const s = this.strides;
+    if (h % s === 0 && w % s === 0 && onWebGpu()) {
+      // every window full: tf.avgPool's "valid" windows are these, one
+      // dispatch each way on a GPU where the composition below takes five
+      // forward and four backward (wasm keeps the composition it trained
+      // with: its pooling sums in another order)
+      return tf.avgPool(x, s, s, "valid");
+    }
     const ho = Math.ceil(h / s), wo = Math.ceil(w / s);
     const padded = tf.pad(x, [[0, 0], [0, ho * s - h], [0, wo * s - w], [
       0,
@@ -449,3 +463,8 @@ export class Involution extends Layer {
   }
 }
 tf.serialization.registerClass(Involution);
+
+/** Whether the active backend is WebGPU, where a step costs its dispatches. */
+function onWebGpu(): boolean {
+  return tf.getBackend() === "webgpu";
+}

@@ -18,10 +18,12 @@
  *
  * @module
  */
+export { AddRelu, type AddReluArgs } from "./add_relu.ts";
 export {
   BatchNorm,
   type BatchNormArgs,
   batchNormTraining,
+  type MovingStatisticsUpdate,
   updateMovingAverage,
   updateMovingStatistics,
 } from "./batch_norm.ts";

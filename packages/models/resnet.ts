@@ -1,5 +1,6 @@
 import { ModelError } from "./errors.ts";
 import * as tf from "@tensorflow/tfjs";
+import { AddRelu } from "./add_relu.ts";
 import { BatchNorm } from "./batch_norm.ts";
 import { Involution } from "./involution.ts";
 import {
@@ -101,8 +102,6 @@ export function buildResNet(
     new BatchNorm({ name: uniqueName("bn"), activation: "relu" }).apply(
       x,
     ) as tf.SymbolicTensor;
-  const relu = (x: tf.SymbolicTensor) =>
-    tf.layers.reLU({ name: uniqueName("relu") }).apply(x) as tf.SymbolicTensor;
 
   const input = tf.input({ shape: options.inputShape!, name: "input" });
   let x = bnRelu(conv(input, widths[0], 3, 1));
@@ -123,12 +122,13 @@ export function buildResNet(
       const shortcut = strides !== 1 || channels !== width
         ? bn(conv(x, width, 1, strides))
         : x;
-      x = relu(
-        tf.layers.add({ name: uniqueName("add") }).apply([
-          main,
-          shortcut,
-        ]) as tf.SymbolicTensor,
-      );
+      x = new AddRelu({ name: uniqueName("add") }).apply([
+        main,
+        shortcut,
+      ]) as tf.SymbolicTensor;
+      // the index the separate relu layer took: later layers keep their
+      // names, and saved weights load by name
+      layerIndex++;
       channels = width;
     }
   });

@@ -320,7 +320,16 @@ export const batchNormTrainGradient: GradConfig = {
       { dy: dys[0], x, mean, invStd, gamma, ...(relu ? { y } : {}) },
       { relu },
     ) as tf.Tensor[];
-    return { x: () => dx, gamma: () => dGamma, beta: () => dBeta };
+    // y does not depend on the moving statistics (inputs only when the
+    // kernel updates them in place)
+    const none = () => tf.zerosLike(gamma);
+    return {
+      x: () => dx,
+      gamma: () => dGamma,
+      beta: () => dBeta,
+      movingMean: none,
+      movingVariance: none,
+    };
   },
 };
 

@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { BATCH_NORM_TRAIN } from "./batch_norm.ts";
+import { canUpdateInPlace } from "../webgpu/adamw_update.ts";
 import { INVOLUTION, type InvolutionAttrs } from "./involution.ts";
 import type { Tensor, Tensor4D } from "../tf_types.ts";
 
@@ -19,12 +20,30 @@ export function hasFusedInvolution(): boolean {
 }
 
 /**
+ * Moving statistics a training batch norm updates in place, from the same
+ * dispatch that computes the batch's: `moving <- moving - (moving - batch) ·
+ * (1 - momentum)` for the mean and the (biased) variance.
+ */
+export interface MovingStatistics {
+  /** The moving mean `[C]`, written in place. */
+  mean: Tensor;
+  /** The moving variance `[C]`, written in place. */
+  variance: Tensor;
+  /** The weight of the old values. */
+  momentum: number;
+}
+
+/**
  * Training batch norm over every axis but the last, as one kernel forward
  * and one backward. The gradient flows through `y` only (`mean` and
  * `variance` are for the moving statistics; dx already accounts for their
  * dependence on x). With `relu`, `y` is `max(bn(x), 0)` in the same pass
  * (and its gradient masked in the same backward). Throws when the backend
  * lacks the kernel; check {@linkcode hasFusedBatchNorm}.
+ *
+ * With `moving`, the backend's kernel also updates the moving statistics in
+ * place where it can (WebGPU, when no other tensor shares their buffers):
+ * `movingUpdated` says whether it did; when false the caller updates them.
  */
 export function fusedBatchNormTraining(
   x: Tensor,
@@ -32,15 +51,26 @@ export function fusedBatchNormTraining(
   beta: Tensor,
   epsilon: number,
   relu = false,
-): { y: Tensor; mean: Tensor; variance: Tensor } {
+  moving?: MovingStatistics,
+): { y: Tensor; mean: Tensor; variance: Tensor; movingUpdated: boolean } {
+  const inPlace = moving !== undefined &&
+    canUpdateInPlace([moving.mean, moving.variance]);
   const [y, mean, variance, invStd] = tf.engine().runKernel(
     BATCH_NORM_TRAIN,
-    { x, gamma, beta },
-    { epsilon, relu },
+    inPlace
+      ? {
+        x,
+        gamma,
+        beta,
+        movingMean: moving.mean,
+        movingVariance: moving.variance,
+      }
+      : { x, gamma, beta },
+    inPlace ? { epsilon, relu, momentum: moving.momentum } : { epsilon, relu },
   ) as tf.Tensor[];
   // The gradient keeps its own reference to invStd.
   invStd.dispose();
-  return { y, mean, variance };
+  return { y, mean, variance, movingUpdated: inPlace };
 }
 
 /**

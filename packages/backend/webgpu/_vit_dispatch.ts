@@ -1,6 +1,6 @@
-// The plumbing of the fused ViT kernels on WebGPU (vit_kernels.ts,
-// vit_token_kernels.ts): WGSL bindings, the grid-stride shader frame,
-// uniform words, one dispatch, and the kernel config wrapper.
+// The plumbing of the fused element-wise kernels on WebGPU (vit_kernels.ts,
+// vit_token_kernels.ts, add_relu.ts): WGSL bindings, the grid-stride shader
+// frame, uniform words, one dispatch, and the kernel config wrapper.
 import type * as tf from "@tensorflow/tfjs";
 import type { WebGpuBackendInternals } from "./_backend.ts";
 import { encodeDispatch, pipelineFor, uniformBuffer } from "./raw_dispatch.ts";

@@ -3,7 +3,7 @@ import { activeWebGpu, type WebGpuBackendInternals } from "./_backend.ts";
 import { storageBuffersPerStage } from "./device.ts";
 import { encodeDispatch, pipelineFor, uniformBuffer } from "./raw_dispatch.ts";
 import { isConstantBuffer } from "./uploads.ts";
-import type { TensorInfo } from "../tf_types.ts";
+import type { Tensor, TensorInfo } from "../tf_types.ts";
 
 /** The constants of one AdamW update, the same for every variable of a step. */
 export interface AdamWUpdateConstants {
@@ -19,20 +19,16 @@ export interface AdamWUpdateConstants {
   correction2: number;
   /** Added to the root of the second moment. */
   epsilon: number;
-  /** Decoupled weight decay (used by {@linkcode adamwUpdateInPlace}). */
-  weightDecay: number;
 }
 
-/** One variable of {@linkcode adamwUpdateManyInPlace}. */
+/** One variable of {@linkcode adamwUpdatePackedInPlace}. */
 export interface AdamWItem {
   /** The variable (updated). */
   param: TensorInfo;
-  /** Its first moment (updated). */
-  m: TensorInfo;
-  /** Its second moment (updated). */
-  v: TensorInfo;
   /** Its gradient (read). */
   grad: TensorInfo;
+  /** Where its moments start in each half of the packed moments. */
+  offset: number;
   /** Its decoupled weight decay (0 for none). */
   weightDecay: number;
 }
@@ -44,40 +40,37 @@ const MAX_WORKGROUPS = 1024;
 const MAX_VARIABLES = 32;
 
 /**
- * How many variables one AdamW dispatch updates on this device: four
- * buffers each (parameter, moments, gradient) and the shared gradient scale.
+ * How many variables one AdamW dispatch updates on this device: two
+ * buffers each (parameter, gradient) beside the packed moments and the
+ * shared gradient scale.
  */
 export function adamwVariablesPerDispatch(device: GPUDevice): number {
-  const fit = Math.floor((storageBuffersPerStage(device) - 1) / 4);
+  const fit = Math.floor((storageBuffersPerStage(device) - 2) / 2);
   return Math.max(1, Math.min(MAX_VARIABLES, fit));
 }
 
 // The same operations in the same order as the composed update in
 // @vitkd/distill's AdamW, so the two agree to float rounding. Workgroup row
 // y is variable y; its buffers are chosen by an if-chain since WGSL cannot
-// index bindings.
+// index bindings. Its first moment is moments[offset + i], its second
+// moments[half + offset + i].
 function shader(count: number): string {
   const decls: string[] = [];
   const cases: string[] = [];
   for (let k = 0; k < count; k++) {
-    const b = 4 * k;
     decls.push(
-      `@group(0) @binding(${b}) var<storage, read_write> p${k}: array<f32>;`,
       `@group(0) @binding(${
-        b + 1
-      }) var<storage, read_write> m${k}: array<f32>;`,
-      `@group(0) @binding(${
-        b + 2
-      }) var<storage, read_write> v${k}: array<f32>;`,
-      `@group(0) @binding(${b + 3}) var<storage, read> g${k}: array<f32>;`,
+        2 * k
+      }) var<storage, read_write> p${k}: array<f32>;`,
+      `@group(0) @binding(${2 * k + 1}) var<storage, read> g${k}: array<f32>;`,
     );
     cases.push(`if (k == ${k}u) {
     for (var i = id.x; i < n; i = i + stride) {
       let gi = g${k}[i] * scale;
-      let mi = m${k}[i] * s.beta1 + gi * s.oneMinusBeta1;
-      let vi = v${k}[i] * s.beta2 + (gi * gi) * s.oneMinusBeta2;
-      m${k}[i] = mi;
-      v${k}[i] = vi;
+      let mi = moments[at + i] * s.beta1 + gi * s.oneMinusBeta1;
+      let vi = moments[s.half + at + i] * s.beta2 + (gi * gi) * s.oneMinusBeta2;
+      moments[at + i] = mi;
+      moments[s.half + at + i] = vi;
       var update = (mi / s.correction1) / (sqrt(vi / s.correction2) + s.epsilon);
       update = update + p${k}[i] * decay;
       p${k}[i] = p${k}[i] - update * s.lr;
@@ -89,18 +82,22 @@ function shader(count: number): string {
 struct Step {
   lr: f32, beta1: f32, oneMinusBeta1: f32, beta2: f32,
   oneMinusBeta2: f32, correction1: f32, correction2: f32, epsilon: f32,
+  half: u32, pad0: u32, pad1: u32, pad2: u32,
   counts: array<vec4<u32>, ${slots}>,
+  offsets: array<vec4<u32>, ${slots}>,
   decays: array<vec4<f32>, ${slots}>,
 }
 ${decls.join("\n")}
-@group(0) @binding(${4 * count}) var<storage, read> gradScale: array<f32>;
-@group(0) @binding(${4 * count + 1}) var<uniform> s: Step;
+@group(0) @binding(${2 * count}) var<storage, read_write> moments: array<f32>;
+@group(0) @binding(${2 * count + 1}) var<storage, read> gradScale: array<f32>;
+@group(0) @binding(${2 * count + 2}) var<uniform> s: Step;
 
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(global_invocation_id) id: vec3<u32>,
         @builtin(num_workgroups) groups: vec3<u32>) {
   let k = id.y;
   let n = s.counts[k / 4u][k % 4u];
+  let at = s.offsets[k / 4u][k % 4u];
   let decay = s.decays[k / 4u][k % 4u];
   let scale = gradScale[0];
   let stride = groups.x * ${WORKGROUP}u;
@@ -109,10 +106,13 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>,
 }
 
 /**
- * Whether {@linkcode adamwUpdateManyInPlace} may write the tensors: the
- * backend is webgpu and no other tensor shares their buffers.
+ * Whether an in-place kernel ({@linkcode adamwUpdatePackedInPlace}, the
+ * moving statistics) may write the tensors: the backend is webgpu and no
+ * other tensor shares their buffers. Tensors still on the CPU are uploaded
+ * first: a one-value tensor goes into a constant buffer shared by every
+ * tensor of that value (uploads.ts), which must never be written.
  *
- * @param tensors The parameter and its moments.
+ * @param tensors The tensors to write.
  * @returns True when an in-place update is safe.
  */
 export function canUpdateInPlace(tensors: TensorInfo[]): boolean {
@@ -120,53 +120,85 @@ export function canUpdateInPlace(tensors: TensorInfo[]): boolean {
   const backend = tf.backend() as unknown as WebGpuBackendInternals & {
     refCount(dataId: object): number;
   };
-  return tensors.every((t) =>
-    backend.refCount(t.dataId) === 1 &&
-    !isConstantBuffer(backend.tensorMap.get(t.dataId).resource)
-  );
+  return tensors.every((t) => {
+    backend.uploadToGPU(t.dataId);
+    return backend.refCount(t.dataId) === 1 &&
+      !isConstantBuffer(backend.tensorMap.get(t.dataId).resource);
+  });
 }
 
-function checkItem(item: AdamWItem): number {
-  const { param, m, v, grad } = item;
+/**
+ * A copy of `tensor` in a GPU buffer of its own, computed on the GPU (one
+ * dispatch), so that a variable that shares its buffer (or holds a shared
+ * one-value constant) can be assigned it and then updated in place.
+ *
+ * @param tensor A float32 tensor on the webgpu backend.
+ * @returns The copy (`tensor · 1`, exactly the values); the caller owns it.
+ */
+export function ownBufferCopy(tensor: Tensor): Tensor {
+  const backend = activeWebGpu("ownBufferCopy");
+  // on the GPU first: tfjs computes a product of small CPU-side values on
+  // the CPU, and its result would be uploaded (shared, for one value) again
+  backend.uploadToGPU(tensor.dataId);
+  return tf.mul(tensor, 1);
+}
+
+function checkItem(item: AdamWItem, half: number): number {
+  const { param, grad, offset } = item;
   const count = param.shape.reduce((a, b) => a * b, 1);
   if (param.dtype !== "float32") {
     throw new Error(
-      `adamwUpdateInPlace: the parameter must be float32, got ${param.dtype}`,
+      `adamwUpdatePackedInPlace: the parameter must be float32, got ${param.dtype}`,
     );
   }
-  for (const [name, t] of [["m", m], ["v", v], ["grad", grad]] as const) {
-    const size = t.shape.reduce((a, b) => a * b, 1);
-    if (size !== count || t.dtype !== "float32") {
-      throw new Error(
-        `adamwUpdateInPlace: ${name} must be float32 of ${count} values like the parameter [${param.shape}], got ${t.dtype} [${t.shape}]`,
-      );
-    }
+  const size = grad.shape.reduce((a, b) => a * b, 1);
+  if (size !== count || grad.dtype !== "float32") {
+    throw new Error(
+      `adamwUpdatePackedInPlace: the gradient must be float32 of ${count} values like the parameter [${param.shape}], got ${grad.dtype} [${grad.shape}]`,
+    );
+  }
+  if (!Number.isInteger(offset) || offset < 0 || offset + count > half) {
+    throw new Error(
+      `adamwUpdatePackedInPlace: moments at ${offset} for ${count} values do not fit a half of ${half}`,
+    );
   }
   return count;
 }
 
 /**
- * AdamW updates of many variables and their moments, in place on WebGPU, as
- * few dispatches as the device's bindings allow
- * ({@linkcode adamwVariablesPerDispatch} variables each; the composed update
- * takes about 14 dispatches per variable). Cached CPU copies of the updated
- * tensors are dropped, so later reads see the new values.
+ * AdamW updates of many variables, in place on WebGPU, with their moments
+ * packed into one buffer: the first moments in its first half, the second
+ * moments at the same offsets in its second half. As few dispatches as the
+ * device's bindings allow ({@linkcode adamwVariablesPerDispatch} variables
+ * each; the moments take one binding for all of them, where a buffer per
+ * moment took two per variable; the composed update takes about 14
+ * dispatches per variable). Cached CPU copies of the updated tensors are
+ * dropped, so later reads see the new values.
  *
  * Only for the webgpu backend; no other live tensor may share the updated
  * tensors' buffers (see {@linkcode canUpdateInPlace}).
  *
- * @param items The variables, their moments, gradients and decays.
- * @param constants This step's constants (`weightDecay` is per item here).
+ * @param items The variables, their gradients, moment offsets and decays.
+ * @param moments The packed moments, float32 of an even size (updated).
+ * @param constants This step's constants (the weight decay is per item).
  * @param gradScale A one-value tensor every gradient is multiplied by first
  * (a clip factor); none for 1.
  */
-export function adamwUpdateManyInPlace(
+export function adamwUpdatePackedInPlace(
   items: readonly AdamWItem[],
+  moments: TensorInfo,
   constants: AdamWUpdateConstants,
   gradScale?: TensorInfo,
 ): void {
-  const backend = activeWebGpu("adamwUpdateInPlace");
-  const counts = items.map(checkItem);
+  const backend = activeWebGpu("adamwUpdatePackedInPlace");
+  const size = moments.shape.reduce((a, b) => a * b, 1);
+  if (moments.dtype !== "float32" || size % 2 !== 0) {
+    throw new Error(
+      `adamwUpdatePackedInPlace: moments must be float32 of an even size, got ${moments.dtype} [${moments.shape}]`,
+    );
+  }
+  const half = size / 2;
+  const counts = items.map((item) => checkItem(item, half));
   const live = items.map((item, i) => ({ item, count: counts[i] }))
     .filter(({ count }) => count > 0);
   if (live.length === 0) return;
@@ -177,7 +209,7 @@ export function adamwUpdateManyInPlace(
   for (let start = 0; start < live.length; start += per) {
     const group = live.slice(start, start + per);
     const slots = Math.ceil(group.length / 4);
-    const uniforms = new ArrayBuffer(32 + 32 * slots);
+    const uniforms = new ArrayBuffer(48 + 48 * slots);
     new Float32Array(uniforms, 0, 8).set([
       c.learningRate,
       c.beta1,
@@ -188,10 +220,13 @@ export function adamwUpdateManyInPlace(
       c.correction2,
       c.epsilon,
     ]);
-    const countWords = new Uint32Array(uniforms, 32, 4 * slots);
-    const decayWords = new Float32Array(uniforms, 32 + 16 * slots, 4 * slots);
+    new Uint32Array(uniforms, 32, 1)[0] = half;
+    const countWords = new Uint32Array(uniforms, 48, 4 * slots);
+    const offsetWords = new Uint32Array(uniforms, 48 + 16 * slots, 4 * slots);
+    const decayWords = new Float32Array(uniforms, 48 + 32 * slots, 4 * slots);
     group.forEach(({ item, count }, k) => {
       countWords[k] = count;
+      offsetWords[k] = item.offset;
       decayWords[k] = item.weightDecay;
     });
     const largest = Math.max(...group.map(({ count }) => count));
@@ -200,47 +235,21 @@ export function adamwUpdateManyInPlace(
       "VitkdAdamW",
       pipelineFor(
         backend.device,
-        `vitkd-adamw-${group.length}`,
+        `vitkd-adamw-packed-${group.length}`,
         shader(group.length),
       ),
       [
-        ...group.flatMap(({ item }) => [item.param, item.m, item.v, item.grad]),
+        ...group.flatMap(({ item }) => [item.param, item.grad]),
+        moments,
         gradScale ?? one!,
       ],
       [uniformBuffer(backend, uniforms)],
       [Math.min(MAX_WORKGROUPS, Math.ceil(largest / WORKGROUP)), group.length],
     );
     for (const { item } of group) {
-      for (const t of [item.param, item.m, item.v]) {
-        backend.tensorMap.get(t.dataId).values = null;
-      }
+      backend.tensorMap.get(item.param.dataId).values = null;
     }
   }
+  backend.tensorMap.get(moments.dataId).values = null;
   one?.dispose();
-}
-
-/**
- * One AdamW update of `param` and its moments `m` and `v`, in place, as one
- * WebGPU dispatch; see {@linkcode adamwUpdateManyInPlace}.
- *
- * @param param The variable to update.
- * @param m Its first moment (updated).
- * @param v Its second moment (updated).
- * @param grad Its gradient (read).
- * @param constants This step's constants.
- * @param gradScale A one-value tensor the gradient is multiplied by first.
- */
-export function adamwUpdateInPlace(
-  param: TensorInfo,
-  m: TensorInfo,
-  v: TensorInfo,
-  grad: TensorInfo,
-  constants: AdamWUpdateConstants,
-  gradScale?: TensorInfo,
-): void {
-  adamwUpdateManyInPlace(
-    [{ param, m, v, grad, weightDecay: constants.weightDecay }],
-    constants,
-    gradScale,
-  );
 }

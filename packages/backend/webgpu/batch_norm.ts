@@ -26,13 +26,22 @@ fn treeSum(t: u32, value: f32) -> f32 {
 
 // Mean first, then the variance as the mean of squared deviations: two
 // passes over x in float32 keep the precision a one-pass E[x²] - m² loses.
-const STATS = /* wgsl */ `
-struct Info { rows: u32, channels: u32, epsilon: f32 }
+// With `moving`, the same thread that writes the batch's statistics also
+// moves the moving ones (layer state, written in place): the operations of
+// moving_average.ts, in its order, so the values are those of that dispatch.
+const statsShader = (moving: boolean) => /* wgsl */ `
+struct Info { rows: u32, channels: u32, epsilon: f32, factor: f32 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> mean: array<f32>;
 @group(0) @binding(2) var<storage, read_write> variance: array<f32>;
 @group(0) @binding(3) var<storage, read_write> invStd: array<f32>;
-@group(0) @binding(4) var<uniform> info: Info;
+${
+  moving
+    ? `@group(0) @binding(4) var<storage, read_write> movingMean: array<f32>;
+@group(0) @binding(5) var<storage, read_write> movingVariance: array<f32>;`
+    : ""
+}
+@group(0) @binding(${moving ? 6 : 4}) var<uniform> info: Info;
 ${TREE}
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(local_invocation_index) t: u32,
@@ -52,7 +61,13 @@ fn main(@builtin(local_invocation_index) t: u32,
   if (t == 0u) {
     mean[c] = m;
     variance[c] = v;
-    invStd[c] = 1.0 / sqrt(v + info.epsilon);
+    invStd[c] = 1.0 / sqrt(v + info.epsilon);${
+  moving
+    ? `
+    movingMean[c] = movingMean[c] - (movingMean[c] - m) * info.factor;
+    movingVariance[c] = movingVariance[c] - (movingVariance[c] - v) * info.factor;`
+    : ""
+}
   }
 }`;
 
@@ -169,48 +184,76 @@ function geometry(
   return { channels, size, rows: channels > 0 ? size / channels : 0 };
 }
 
-/** {@linkcode BATCH_NORM_TRAIN} on WebGPU: statistics, then y; two dispatches. */
+/**
+ * {@linkcode BATCH_NORM_TRAIN} on WebGPU: statistics, then y; two
+ * dispatches. Given the inputs `movingMean` and `movingVariance` (and the
+ * attribute `momentum`), the statistics dispatch also updates them in place
+ * (see `fusedBatchNormTraining`); their cached CPU copies are dropped.
+ */
 export const batchNormTrainWebGpu: tf.KernelConfig = {
   kernelName: BATCH_NORM_TRAIN,
   backendName: "webgpu",
   kernelFunc: ({ inputs, attrs, backend: b }) => {
     const backend = b as unknown as WebGpuBackendInternals;
-    const { x, gamma, beta } = inputs as Record<string, tf.TensorInfo>;
-    const { epsilon, relu } = attrs as unknown as {
+    const { x, gamma, beta, movingMean, movingVariance } = inputs as Record<
+      string,
+      tf.TensorInfo | undefined
+    >;
+    const { epsilon, relu, momentum } = attrs as unknown as {
       epsilon: number;
       relu?: boolean;
+      momentum?: number;
     };
     if (typeof epsilon !== "number" || !(epsilon > 0)) {
       throw new Error(
         `${BATCH_NORM_TRAIN}: attribute epsilon must be a number > 0, got ${epsilon}`,
       );
     }
-    const { channels, size, rows } = geometry(BATCH_NORM_TRAIN, x, [
-      gamma,
-      beta,
+    const moving = movingMean !== undefined || movingVariance !== undefined;
+    if (
+      moving && (movingMean === undefined || movingVariance === undefined ||
+        typeof momentum !== "number" || !(momentum >= 0 && momentum <= 1))
+    ) {
+      throw new Error(
+        `${BATCH_NORM_TRAIN}: moving statistics need both movingMean and movingVariance and a momentum in [0, 1], got ${momentum}`,
+      );
+    }
+    const movingStats = moving ? [movingMean!, movingVariance!] : [];
+    const { channels, size, rows } = geometry(BATCH_NORM_TRAIN, x!, [
+      gamma!,
+      beta!,
+      ...movingStats,
     ]);
-    const y = backend.makeTensorInfo([...x.shape], "float32");
+    const y = backend.makeTensorInfo([...x!.shape], "float32");
     const mean = backend.makeTensorInfo([channels], "float32");
     const variance = backend.makeTensorInfo([channels], "float32");
     const invStd = backend.makeTensorInfo([channels], "float32");
+    // no rows: no statistics, and the moving ones stay as they are
     if (size === 0) return [y, mean, variance, invStd];
     const stats = new ArrayBuffer(16);
     new Uint32Array(stats, 0, 2).set([rows, channels]);
-    new Float32Array(stats, 8, 1)[0] = epsilon;
+    new Float32Array(stats, 8, 2).set([epsilon, moving ? 1 - momentum! : 0]);
     encodeDispatch(
       backend,
       "VitkdBatchNormStats",
-      pipelineFor(backend.device, "vitkd-bn-stats", STATS),
-      [x, mean, variance, invStd],
+      pipelineFor(
+        backend.device,
+        `vitkd-bn-stats-${moving}`,
+        statsShader(moving),
+      ),
+      [x!, mean, variance, invStd, ...movingStats],
       [uniformBuffer(backend, stats)],
       [channels],
     );
+    for (const t of movingStats) {
+      backend.tensorMap.get(t.dataId).values = null;
+    }
     const on = relu === true;
     encodeDispatch(
       backend,
       "VitkdBatchNormApply",
       pipelineFor(backend.device, `vitkd-bn-apply-${on}`, normalizeShader(on)),
-      [x, mean, invStd, gamma, beta, y],
+      [x!, mean, invStd, gamma!, beta!, y],
       [uniformBuffer(backend, new Uint32Array([size, channels]).buffer)],
       [elementGroups(size)],
     );

@@ -5,6 +5,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { WebGpuBackendInternals } from "./_backend.ts";
 import { encodeDispatch, pipelineFor, uniformBuffer } from "./raw_dispatch.ts";
+import { reducesInOneDispatch } from "./small_output_matmul.ts";
 
 const TILE = 16;
 // Enough workgroups to fill a large GPU (132 SMs, a few each).
@@ -107,8 +108,10 @@ interface Attrs {
 /**
  * `Conv2DBackpropFilter` on WebGPU as a tiled split-K GEMM: one dispatch
  * when the tiles alone fill the GPU, else partial sums over splits of the
- * batch × output positions and one dispatch that adds them. NCHW and
- * float16 fall back to `stock`.
+ * batch × output positions and one dispatch that adds them. A 1x1,
+ * stride-1 filter of at most 1,024 values over 2,000 pixels or more is one
+ * reduction dispatch instead (small_output_matmul.ts). NCHW and float16
+ * fall back to `stock`.
  */
 export function conv2dBackpropFilterConfig(
   stock: tf.KernelConfig,
@@ -138,6 +141,15 @@ export function conv2dBackpropFilterConfig(
       const [kh, kw, ci, co] = attrs.filterShape;
       const m = info.batchSize * info.outHeight * info.outWidth;
       const kk = kh * kw * ci;
+      const pointwise = kh === 1 && kw === 1 && info.strideHeight === 1 &&
+        info.strideWidth === 1 && info.padInfo.top === 0 &&
+        info.padInfo.left === 0;
+      if (pointwise && reducesInOneDispatch([m, ci], [m, co], true, false)) {
+        // a 1x1 convolution's filter gradient is xᵀ · dy over the pixels:
+        // with few filter values, one reduction dispatch (the matmul's)
+        // instead of the tiles and their sum
+        return pointwiseFilterGradient(args, x, dy, m, [kh, kw, ci, co]);
+      }
       const dw = backend.makeTensorInfo([kh, kw, ci, co], "float32");
       if (kk * co === 0) return dw;
       const tiles = Math.ceil(co / TILE) * Math.ceil(kk / TILE);
@@ -196,4 +208,24 @@ export function conv2dBackpropFilterConfig(
       return dw;
     },
   };
+}
+
+/** The 1x1 filter gradient `[1, 1, ci, co]` as the product xᵀ · dy. */
+function pointwiseFilterGradient(
+  args: Parameters<tf.KernelFunc>[0],
+  x: tf.TensorInfo,
+  dy: tf.TensorInfo,
+  m: number,
+  filterShape: number[],
+): tf.TensorInfo {
+  const [, , ci, co] = filterShape;
+  // views of the same buffers: the matmul reshapes its inputs itself
+  const a = { ...x, shape: [m, ci] };
+  const b = { ...dy, shape: [m, co] };
+  const product = tf.getKernel("BatchMatMul", "webgpu")!.kernelFunc({
+    inputs: { a, b },
+    attrs: { transposeA: true, transposeB: false },
+    backend: args.backend,
+  }) as tf.TensorInfo;
+  return { ...product, shape: filterShape };
 }

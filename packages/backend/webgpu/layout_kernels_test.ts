@@ -11,11 +11,19 @@ const ignore = !(await gpu?.requestAdapter());
 function compute(): tf.Tensor[] {
   const x = tf.randomNormal([5, 7, 300], 0, 1, "float32", 1);
   const m = tf.randomNormal([60, 40], 0, 1, "float32", 2);
+  const image = tf.randomNormal([3, 4, 5, 6], 0, 1, "float32", 3);
+  const weights = tf.randomNormal([3, 6], 0, 1, "float32", 4);
+  const pooled = (t: tf.Tensor) => tf.sum(tf.mul(tf.mean(t, [1, 2]), weights));
   return [
     tf.sum(x, [0, 1]), // leading axes: one column sum
     tf.sum(x, [0], true), // leading, kept dims
-    tf.sum(x, [1]), // not leading: the stock kernel
-    tf.sum(x, -1),
+    tf.sum(x, [1]), // a middle axis: one column sum
+    tf.sum(x, -1), // the last axis: the stock kernel
+    tf.mean(image, [1, 2]), // global average pooling: one column sum
+    tf.mean(image, [2, 1], true),
+    tf.mean(image, [0]),
+    tf.mean(image, [1, 3]), // not consecutive: the stock kernel
+    tf.grad(pooled)(image), // the mean's gradient: one spread
     tf.transpose(m, [0, 1]), // identity: shared, no dispatch
     tf.transpose(m, [1, 0]),
   ];
@@ -31,7 +39,8 @@ async function on(backend: "cpu" | "webgpu") {
 }
 
 Deno.test({
-  name: "webgpu Sum over leading axes and identity Transpose equal cpu",
+  name:
+    "webgpu Sum and Mean over consecutive axes, the mean's gradient and identity Transpose equal cpu",
   ignore,
   fn: async () => {
     const expected = await on("cpu");
@@ -46,8 +55,13 @@ Deno.test({
         )
       )
     );
-    assertEquals(work.byKernel["VitkdColumnSum"], 2);
-    // only the real transpose, and the one inside the stock sum over axis 1
+    // the sums and means over consecutive axes before the last (the
+    // gradient's forward pass too)
+    assertEquals(work.byKernel["VitkdColumnSum"], 7);
+    assertEquals(work.byKernel["VitkdSpreadRows"], 1);
+    assertEquals(work.byKernel["TileProgram"] ?? 0, 0);
+    // the real transpose, and one inside each stock reduction (the last
+    // axis needs none)
     assertEquals(
       (work.byKernel["TransposeProgram"] ?? 0) +
         (work.byKernel["TransposeSharedProgram"] ?? 0),

@@ -4,6 +4,12 @@
  * @module
  */
 export * from "./adamw_update.ts";
+export {
+  ADD_RELU,
+  fusedAddRelu,
+  hasFusedAddRelu,
+  RELU_GRAD,
+} from "./add_relu.ts";
 export * from "./global_norm.ts";
 export * from "./work_counter.ts";
 export { type DispatchListener, onRawDispatch } from "./raw_dispatch.ts";

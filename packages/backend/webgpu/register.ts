@@ -9,14 +9,22 @@ import {
 import { FUSED_GRADIENTS } from "../fused/ops.ts";
 import { VIT_KERNELS_WEBGPU } from "./vit_kernels.ts";
 import { OBJECTIVE_KERNELS_WEBGPU, objectiveGradient } from "./objective.ts";
-import { identityTransposeConfig, leadingSumConfig } from "./layout_kernels.ts";
+import {
+  blockReductionConfig,
+  identityTransposeConfig,
+  spreadRowsWebGpu,
+} from "./layout_kernels.ts";
 import { conv2dBackpropFilterConfig } from "./conv2d_backprop_filter.ts";
+import { smallOutputMatMulConfig } from "./small_output_matmul.ts";
+import { ADD_RELU_KERNELS_WEBGPU, addReluGradient } from "./add_relu.ts";
 
 // Stock kernels replaced by wrappers that take a faster path in some cases.
 const WRAPPED: [string, (stock: tf.KernelConfig) => tf.KernelConfig][] = [
   ["Transpose", identityTransposeConfig],
-  ["Sum", leadingSumConfig],
+  ["Sum", blockReductionConfig],
+  ["Mean", blockReductionConfig],
   ["Conv2DBackpropFilter", conv2dBackpropFilterConfig],
+  ["BatchMatMul", smallOutputMatMulConfig],
 ];
 
 let registered: string[] | undefined;
@@ -27,7 +35,8 @@ let displaced: tf.KernelConfig[] = [];
  * Registers the toolkit's fused kernels for the webgpu backend, so the
  * models take the same fused paths they take on wasm: training batch norm
  * forward and backward (two dispatches each), involution aggregation (one
- * forward, two backward), and the ViT's layer norm,
+ * forward, two backward), a residual block's relu(a + b) (one each way),
+ * and the ViT's layer norm,
  * softmax, GELU and token/head layouts (one or two each). Idempotent;
  * returns the kernel names.
  */
@@ -40,6 +49,8 @@ export function registerWebGpuKernels(): string[] {
     involutionGradWebGpu,
     ...VIT_KERNELS_WEBGPU,
     ...OBJECTIVE_KERNELS_WEBGPU,
+    ...ADD_RELU_KERNELS_WEBGPU,
+    spreadRowsWebGpu,
   ];
   for (const config of configs) {
     if (!tf.getKernel(config.kernelName, "webgpu")) tf.registerKernel(config);
@@ -56,6 +67,7 @@ export function registerWebGpuKernels(): string[] {
       batchNormTrainGradient,
       involutionGradient,
       objectiveGradient,
+      addReluGradient,
       ...FUSED_GRADIENTS,
     ]
   ) {
