@@ -1,5 +1,7 @@
 /**
- * Convolution benchmark: oneDNN (through FFI, 2 and 1 threads) against the
+ * Convolution benchmark: oneDNN (through FFI: as the kernels run it, 2
+ * threads for the forward and input gradient and 1 for the filter gradient;
+ * then 2 threads for all, and 1 for all) against the
  * current native path (sgemm over filter taps with the helper thread, or
  * XNNPACK where that measured faster) and pure wasm, for ResNet-8's and
  * RedNet-8's convolution shapes: forward, input gradient and filter
@@ -7,7 +9,7 @@
  * back, so load swings hit all of them).
  *
  *   deno run -A tasks/bench_conv.ts [--batch 64] [--rounds 3] [--seconds 0.4]
- *     [--paths wasm,sgemm,onednn,onednn-1t]
+ *     [--paths wasm,sgemm,onednn,onednn-2t,onednn-1t]
  */
 import { parseTaskArgs } from "./_cli.ts";
 import { loadAverage, machineLine } from "./_machine.ts";
@@ -21,7 +23,7 @@ import {
   openDnnl,
 } from "@vitkd/backend/native";
 
-const PATHS = ["wasm", "sgemm", "onednn", "onednn-1t"] as const;
+const PATHS = ["wasm", "sgemm", "onednn", "onednn-2t", "onednn-1t"] as const;
 type Path = typeof PATHS[number];
 const OPS = ["forward", "input grad", "filter grad"] as const;
 type Op = typeof OPS[number];
@@ -89,12 +91,15 @@ const label = (s: Shape) =>
 
 const info = await initBackend({ backend: "wasm", native: "off" });
 const { blas, status } = loadNativeBlas();
-const two = paths.includes("onednn")
-  ? openDnnl({ threads: 2, filterGradientThreads: 2 })
-  : undefined;
-const one = paths.includes("onednn-1t")
-  ? openDnnl({ threads: 1, filterGradientThreads: 1 })
-  : undefined;
+// The kernels' own thread counts, then two and one for every kind.
+const dnnls: Partial<Record<Path, ReturnType<typeof openDnnl>>> = {};
+if (paths.includes("onednn")) dnnls.onednn = openDnnl();
+if (paths.includes("onednn-2t")) {
+  dnnls["onednn-2t"] = openDnnl({ threads: 2, filterGradientThreads: 2 });
+}
+if (paths.includes("onednn-1t")) {
+  dnnls["onednn-1t"] = openDnnl({ threads: 1, filterGradientThreads: 1 });
+}
 
 function use(path: Path): boolean {
   if (path === "wasm") {
@@ -106,7 +111,7 @@ function use(path: Path): boolean {
     enableNativeKernels(blas);
     return true;
   }
-  const dnnl = (path === "onednn" ? two : one)?.dnnl;
+  const dnnl = dnnls[path]?.dnnl;
   if (!dnnl) return false;
   enableNativeKernels(blas, undefined, { dnnl });
   return true;
@@ -173,12 +178,14 @@ console.log(
     }`
     : `native BLAS unavailable: ${status.reason}`,
 );
-const dnnlStatus = (two ?? one)?.status;
-console.log(
-  dnnlStatus?.available
-    ? `oneDNN: ${dnnlStatus.library} ${dnnlStatus.version}`
-    : `oneDNN unavailable: ${dnnlStatus?.reason ?? "not asked for"}`,
-);
+for (const [path, opened] of Object.entries(dnnls)) {
+  const s = opened.status;
+  console.log(
+    s.available
+      ? `${path}: ${s.library} ${s.version}, ${s.threads} threads, ${s.filterGradientThreads} for filter gradients`
+      : `${path} unavailable: ${s.reason}`,
+  );
+}
 console.log(
   `batch ${batch}, ${rounds} rounds, each path timed >= ${seconds} s per case and round\n`,
 );
@@ -230,7 +237,7 @@ for (const [name, byOp] of Object.entries(ms)) {
     );
   }
 }
-const made = two?.dnnl ?? one?.dnnl;
+const made = Object.values(dnnls).find((opened) => opened.dnnl)?.dnnl;
 if (made) {
   console.log(
     "\noneDNN's implementations (kind,n,h,w,c,outC,kh,kw,stride,...):",

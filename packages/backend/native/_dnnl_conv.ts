@@ -108,6 +108,8 @@ export interface DnnlConvOffsets {
 export interface DnnlConvPrimitive {
   /** Which primitive. */
   readonly kind: DnnlConvKind;
+  /** The threads it was made for, and must run with. */
+  readonly threads: number;
   /** The implementation oneDNN chose (e.g. `jit:avx512_core`). */
   readonly impl: string;
   /** Runs the primitive (and the filter reorder) on one call's tensors. */
@@ -356,12 +358,16 @@ function gradientDesc(
   return desc;
 }
 
-/** Makes the primitive of `kind` for `plan` (throws when oneDNN refuses). */
+/**
+ * Makes the primitive of `kind` for `plan`, for `threads` threads (call it
+ * inside `dnnl.withThreads(threads, ...)`); throws when oneDNN refuses.
+ */
 export function buildPrimitive(
   dnnl: Dnnl,
   kind: DnnlConvKind,
   plan: ConvPlan,
   options: DnnlForwardOptions,
+  threads: number,
 ): DnnlConvPrimitive {
   const s = dnnl.symbols;
   const owned = new Owned(s);
@@ -418,6 +424,7 @@ export function buildPrimitive(
     const packed = execArgs(args);
     return {
       kind,
+      threads,
       impl: implName(s, pd),
       run(heap, offsets) {
         const base = heapPointer(heap);

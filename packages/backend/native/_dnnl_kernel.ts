@@ -1,5 +1,5 @@
 // What the oneDNN convolution kernels share: one primitive cache per opened
-// library, the rule that says which calls oneDNN takes, running a primitive
+// library, the thread count per primitive, running a primitive
 // into fresh outputs, and the kernel config that falls back to the kernel it
 // displaced. Private to dnnl_conv2d.ts, dnnl_fused_conv2d.ts,
 // dnnl_conv2d_backprop_input.ts and dnnl_conv2d_backprop_filter.ts.
@@ -68,10 +68,11 @@ export class DnnlConvCache {
     const known = this.#made.get(key);
     if (known !== undefined) return known;
     let made: DnnlConvPrimitive | string;
+    const threads = threadsFor(this.dnnl, kind, plan);
     try {
       made = this.dnnl.withThreads(
-        threadsFor(this.dnnl, kind),
-        () => buildPrimitive(this.dnnl, kind, plan, options),
+        threads,
+        () => buildPrimitive(this.dnnl, kind, plan, options, threads),
       );
     } catch (error) {
       made = (error as Error).message;
@@ -101,8 +102,26 @@ export class DnnlConvCache {
   }
 }
 
-/** The threads oneDNN runs (and plans) a primitive of this kind with. */
-export function threadsFor(dnnl: Dnnl, kind: DnnlConvKind): number {
+/**
+ * Below this many flops a primitive runs on one thread: at batch 1 on the
+ * 2-core development machine, waking OpenMP's second thread cost more
+ * (0.02-0.03 ms) than it saved on ResNet-8's convolutions (0.01-0.1 ms).
+ */
+export const MIN_SHARED_FLOPS = 2e7;
+
+/** The multiply-adds times two of one convolution (any of the three kinds). */
+export function convFlops(plan: ConvPlan): number {
+  return 2 * plan.n * plan.outH * plan.outW * plan.outC * plan.kh * plan.kw *
+    plan.c;
+}
+
+/** The threads oneDNN makes and runs the primitive of this kind and plan with. */
+export function threadsFor(
+  dnnl: Dnnl,
+  kind: DnnlConvKind,
+  plan: ConvPlan,
+): number {
+  if (convFlops(plan) < MIN_SHARED_FLOPS) return 1;
   return kind === "backwardWeights" ? dnnl.filterGradientThreads : dnnl.threads;
 }
 
@@ -114,7 +133,7 @@ export function runDnnlConv(
   offsets: DnnlConvOffsets,
 ): void {
   dnnl.withThreads(
-    threadsFor(dnnl, primitive.kind),
+    primitive.threads,
     () => primitive.run(heap, offsets),
   );
 }
@@ -129,15 +148,6 @@ export function dnnlCache(dnnl: Dnnl): DnnlConvCache {
     caches.set(dnnl, cache);
   }
   return cache;
-}
-
-/**
- * Whether oneDNN takes this call rather than the kernel it displaced.
- * Every kind and shape the library accepts, for now: see docs/performance.md
- * ("oneDNN against sgemm over taps") for the measurements behind it.
- */
-export function dnnlPays(_kind: DnnlConvKind, _plan: ConvPlan): boolean {
-  return true;
 }
 
 /** One call's tensors for {@linkcode runInto}. */

@@ -252,7 +252,7 @@ export interface OpenDnnlOptions {
   /**
    * Threads the filter-gradient primitives run with; defaults to
    * `VITKD_DNNL_THREADS` when set, else 1: on the shared 2-core development
-   * machine two threads ran them 1-100x slower than one (their partial sums
+   * machine two threads ran them 1.1 to 90 times slower than one (their partial sums
    * meet at spinning barriers), while forward and input gradients ran
    * about as fast with two as with one under load.
    */

@@ -9,7 +9,7 @@ import {
   type ConvPlan,
   planConvFromAttrs,
 } from "./_conv_plan.ts";
-import { dnnlKernelConfig, dnnlPays, runInto } from "./_dnnl_kernel.ts";
+import { dnnlKernelConfig, runInto } from "./_dnnl_kernel.ts";
 
 /**
  * `conv2d(x, filter)`, plus a per-channel `bias` and an `activation` applied
@@ -50,7 +50,6 @@ export function dnnlConv2DConfig(
     const attrs = args.attrs as unknown as tf.Conv2DAttrs;
     const plan = planConvFromAttrs(x.shape, filter.shape, attrs);
     if (typeof plan === "string") return plan;
-    if (!dnnlPays("forward", plan)) return "sgemm measured faster";
     const backend = args.backend as unknown as WasmBackendLike;
     return dnnlConv2D(dnnl, backend, x, filter, plan);
   });

@@ -10,7 +10,7 @@ import {
   type ConvPlan,
   planConvFromAttrs,
 } from "./_conv_plan.ts";
-import { dnnlKernelConfig, dnnlPays, runInto } from "./_dnnl_kernel.ts";
+import { dnnlKernelConfig, runInto } from "./_dnnl_kernel.ts";
 
 /**
  * The gradient of conv2d with respect to its filter `[kh, kw, c, outC]`
@@ -45,7 +45,6 @@ export function dnnlConv2DBackpropFilterConfig(
     const plan = planConvFromAttrs(x.shape, [...attrs.filterShape], attrs);
     if (typeof plan === "string") return plan;
     checkGradientShape("Conv2DBackpropFilter", dy, plan);
-    if (!dnnlPays("backwardWeights", plan)) return "sgemm measured faster";
     const backend = args.backend as unknown as WasmBackendLike;
     return dnnlConv2DBackpropFilter(dnnl, backend, x, dy, plan);
   });

@@ -9,7 +9,7 @@ import {
   type ConvPlan,
   planConvFromAttrs,
 } from "./_conv_plan.ts";
-import { dnnlKernelConfig, dnnlPays, runInto } from "./_dnnl_kernel.ts";
+import { dnnlKernelConfig, runInto } from "./_dnnl_kernel.ts";
 
 /**
  * The gradient of conv2d with respect to its input `[n, h, w, c]` through
@@ -47,7 +47,6 @@ export function dnnlConv2DBackpropInputConfig(
     const plan = planConvFromAttrs([...attrs.inputShape], filter.shape, attrs);
     if (typeof plan === "string") return plan;
     checkGradientShape("Conv2DBackpropInput", dy, plan);
-    if (!dnnlPays("backwardData", plan)) return "sgemm measured faster";
     const backend = args.backend as unknown as WasmBackendLike;
     return dnnlConv2DBackpropInput(dnnl, backend, dy, filter, plan);
   });

@@ -12,7 +12,7 @@ import {
 } from "./heap.ts";
 import { type DnnlActivation, eltwiseFor } from "./_dnnl_conv.ts";
 import { planConvFromAttrs } from "./_conv_plan.ts";
-import { dnnlKernelConfig, dnnlPays } from "./_dnnl_kernel.ts";
+import { dnnlKernelConfig } from "./_dnnl_kernel.ts";
 import { dnnlConv2D } from "./dnnl_conv2d.ts";
 
 /** A `FusedConv2D` kernel config on wasm through oneDNN, bias and activation fused. */
@@ -30,7 +30,6 @@ export function dnnlFusedConv2DConfig(
     const attrs = args.attrs as unknown as tf.FusedConv2DAttrs;
     const plan = planConvFromAttrs(x.shape, filter.shape, attrs);
     if (typeof plan === "string") return plan;
-    if (!dnnlPays("forward", plan)) return "sgemm measured faster";
     const backend = args.backend as unknown as WasmBackendLike;
     const name = attrs.activation ?? "linear";
     const activation: DnnlActivation | undefined = name === "linear"

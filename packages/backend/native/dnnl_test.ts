@@ -5,7 +5,9 @@ import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { describeBackend, initBackend } from "../init.ts";
-import { dnnlCandidates, openDnnl } from "./dnnl.ts";
+import { type Dnnl, dnnlCandidates, openDnnl } from "./dnnl.ts";
+import { convFlops, MIN_SHARED_FLOPS, threadsFor } from "./_dnnl_kernel.ts";
+import { planConv } from "./_conv_plan.ts";
 import { CONV_CASES, type ConvCase } from "./_conv_cases_test_util.ts";
 import {
   assertAllClose,
@@ -292,6 +294,29 @@ Deno.test({
     }
     assertEquals(dnnlKernelsEnabled(), []);
   },
+});
+
+Deno.test("oneDNN threads: one below MIN_SHARED_FLOPS, else per kind", () => {
+  const fake = { threads: 2, filterGradientThreads: 1 } as Dnnl;
+  const plan = (n: number) => {
+    const p = planConv(
+      [n, 32, 32, 16],
+      [3, 3, 16, 16],
+      1,
+      1,
+      "same",
+      undefined,
+      "NHWC",
+    );
+    if (typeof p === "string") throw new Error(p);
+    return p;
+  };
+  assert(convFlops(plan(1)) < MIN_SHARED_FLOPS);
+  assert(convFlops(plan(64)) >= MIN_SHARED_FLOPS);
+  assertEquals(threadsFor(fake, "forward", plan(1)), 1);
+  assertEquals(threadsFor(fake, "forward", plan(64)), 2);
+  assertEquals(threadsFor(fake, "backwardData", plan(64)), 2);
+  assertEquals(threadsFor(fake, "backwardWeights", plan(64)), 1);
 });
 
 Deno.test("openDnnl reports a missing library instead of throwing", () => {
