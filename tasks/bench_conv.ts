@@ -1,7 +1,9 @@
 /**
  * Convolution benchmark: oneDNN (through FFI: as the kernels run it, 2
  * threads for the forward and input gradient and 1 for the filter gradient;
- * then 2 threads for all, and 1 for all) against the
+ * then 2 threads for all, and 1 for all) against a hand-written direct
+ * convolution (docs/measurements/direct_conv.c, AVX-512, 2 OpenMP threads,
+ * forward only; compiled with `cc` when there is one), the
  * current native path (sgemm over filter taps with the helper thread, or
  * XNNPACK where that measured faster) and pure wasm, for ResNet-8's and
  * RedNet-8's convolution shapes: forward, input gradient and filter
@@ -9,10 +11,11 @@
  * back, so load swings hit all of them).
  *
  *   deno run -A tasks/bench_conv.ts [--batch 64] [--rounds 3] [--seconds 0.4]
- *     [--paths wasm,sgemm,onednn,onednn-2t,onednn-1t]
+ *     [--paths wasm,sgemm,direct,onednn,onednn-2t,onednn-1t]
  */
 import { parseTaskArgs } from "./_cli.ts";
 import { loadAverage, machineLine } from "./_machine.ts";
+import { openDirectConv } from "./_direct_conv.ts";
 import * as tf from "@tensorflow/tfjs";
 import { describeBackend, initBackend } from "@vitkd/backend";
 import {
@@ -23,7 +26,14 @@ import {
   openDnnl,
 } from "@vitkd/backend/native";
 
-const PATHS = ["wasm", "sgemm", "onednn", "onednn-2t", "onednn-1t"] as const;
+const PATHS = [
+  "wasm",
+  "sgemm",
+  "direct",
+  "onednn",
+  "onednn-2t",
+  "onednn-1t",
+] as const;
 type Path = typeof PATHS[number];
 const OPS = ["forward", "input grad", "filter grad"] as const;
 type Op = typeof OPS[number];
@@ -101,9 +111,22 @@ if (paths.includes("onednn-1t")) {
   dnnls["onednn-1t"] = openDnnl({ threads: 1, filterGradientThreads: 1 });
 }
 
-function use(path: Path): boolean {
-  if (path === "wasm") {
-    disableNativeKernels();
+const stockConv2D = tf.getKernel("Conv2D", "wasm")!;
+const direct = paths.includes("direct") ? await openDirectConv(2) : undefined;
+
+function setConv2D(config: tf.KernelConfig): void {
+  tf.unregisterKernel("Conv2D", "wasm");
+  tf.registerKernel(config);
+}
+
+// Registers the kernels of `path`; false when it cannot run `op`.
+function use(path: Path, op: Op): boolean {
+  disableNativeKernels();
+  if (tf.getKernel("Conv2D", "wasm") !== stockConv2D) setConv2D(stockConv2D);
+  if (path === "wasm") return true;
+  if (path === "direct") {
+    if (typeof direct !== "object" || op !== "forward") return false;
+    setConv2D(direct);
     return true;
   }
   if (path === "sgemm") {
@@ -178,6 +201,13 @@ console.log(
     }`
     : `native BLAS unavailable: ${status.reason}`,
 );
+if (direct !== undefined) {
+  console.log(
+    typeof direct === "string"
+      ? `direct unavailable: ${direct}`
+      : "direct: docs/measurements/direct_conv.c, 2 OpenMP threads, forward only",
+  );
+}
 for (const [path, opened] of Object.entries(dnnls)) {
   const s = opened.status;
   console.log(
@@ -191,6 +221,24 @@ console.log(
 );
 
 const cases = SHAPES.map(makeCase);
+// The comparator must compute the same convolution as the stock kernel.
+if (typeof direct === "object") {
+  for (const c of cases) {
+    use("wasm", "forward");
+    const expected = call(c, "forward");
+    use("direct", "forward");
+    const actual = call(c, "forward");
+    const scale = Math.max(1, tf.max(tf.abs(expected)).dataSync()[0]);
+    const worst = tf.max(tf.abs(tf.sub(actual, expected))).dataSync()[0];
+    tf.dispose([expected, actual]);
+    if (!(worst <= 1e-4 * scale)) {
+      throw new Error(
+        `direct conv differs from wasm on ${label(c.shape)}: ${worst}`,
+      );
+    }
+  }
+  console.log("direct conv matches wasm's Conv2D on every case (1e-4)\n");
+}
 // ms[case label][op][path] = one figure per round
 const ms: Record<string, Record<string, Record<string, number[]>>> = {};
 const loads: string[] = [];
@@ -200,7 +248,7 @@ for (let round = 0; round < rounds; round++) {
   for (const c of cases) {
     for (const op of OPS) {
       for (const path of paths) {
-        if (!use(path)) continue;
+        if (!use(path, op)) continue;
         const figure = time(c, op);
         ((ms[label(c.shape)] ??= {})[op] ??= {})[path] ??= [];
         ms[label(c.shape)][op][path].push(figure);
@@ -208,7 +256,7 @@ for (let round = 0; round < rounds; round++) {
     }
   }
 }
-disableNativeKernels();
+use("wasm", "forward");
 loads.push(loadAverage());
 for (const c of cases) tf.dispose([c.x, c.filter, c.dy]);
 
