@@ -70,7 +70,10 @@ const ELTWISE = {
 // sizeof(dnnl_convolution_desc_t) is 5976 in 2.6; the buffers leave room
 // for other 2.x releases.
 const OP_DESC_BYTES = 8192;
-const MEMORY_ALLOCATE = Deno.UnsafePointer.create(0xffff_ffff_ffff_ffffn);
+// DNNL_MEMORY_ALLOCATE, (void *)-1: the library allocates the buffer.
+// Made on use: pointer constructors need --allow-ffi, and this module loads
+// without it.
+const MEMORY_ALLOCATE = 0xffff_ffff_ffff_ffffn;
 
 /** The post-op for a tfjs activation, or undefined when oneDNN has none. */
 export function eltwiseFor(
@@ -222,7 +225,12 @@ function filterMemory(
   if (s.dnnl_memory_desc_equal(wanted, pointerOf(userMd)) === 1) {
     return { memory: user };
   }
-  const blocked = memory(dnnl, owned, wanted, MEMORY_ALLOCATE);
+  const blocked = memory(
+    dnnl,
+    owned,
+    wanted,
+    Deno.UnsafePointer.create(MEMORY_ALLOCATE),
+  );
   const cell = new BigUint64Array(1);
   const [from, to] = toPrimitive
     ? [pointerOf(userMd), wanted]
