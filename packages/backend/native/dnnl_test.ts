@@ -28,11 +28,7 @@ import {
 
 const { dnnl, status } = loadNativeDnnl();
 const ignore = !dnnl;
-if (ignore) {
-  console.warn(
-    `oneDNN parity tests skipped: ${status.reason} (apt-get install libdnnl2)`,
-  );
-}
+if (ignore) console.warn(`oneDNN parity tests skipped: ${status.reason}`);
 
 type Compute = (...xs: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
 
@@ -319,8 +315,29 @@ Deno.test("oneDNN threads: one below MIN_SHARED_FLOPS, else per kind", () => {
   assertEquals(threadsFor(fake, "backwardWeights", plan(64)), 1);
 });
 
+// Runs `work` with VITKD_DNNL set to `value` (unset for undefined), then
+// puts the caller's setting back: the tests of the loader must not depend on
+// how the suite was started.
+function withSwitch<T>(value: string | undefined, work: () => T): T {
+  const env = Deno.permissions.querySync({ name: "env" }).state === "granted";
+  const before = env ? Deno.env.get("VITKD_DNNL") : undefined;
+  const set = (v: string | undefined) =>
+    v === undefined
+      ? Deno.env.delete("VITKD_DNNL")
+      : Deno.env.set("VITKD_DNNL", v);
+  if (env) set(value);
+  try {
+    return work();
+  } finally {
+    if (env) set(before);
+  }
+}
+
 Deno.test("openDnnl reports a missing library instead of throwing", () => {
-  const result = openDnnl({ candidates: ["/nonexistent/libdnnl.so.2"] });
+  const result = withSwitch(
+    undefined,
+    () => openDnnl({ candidates: ["/nonexistent/libdnnl.so.2"] }),
+  );
   assertEquals(result.dnnl, undefined);
   assertEquals(result.status.available, false);
   assertStringIncludes(
@@ -337,7 +354,10 @@ Deno.test("openDnnl reports a library without oneDNN's functions", {
 }, () => {
   // OpenBLAS opens but lacks dnnl_version: the reason names the library.
   const library = loadNativeBlas().status.library!;
-  const result = openDnnl({ candidates: [library] });
+  const result = withSwitch(
+    undefined,
+    () => openDnnl({ candidates: [library] }),
+  );
   assertEquals(result.dnnl, undefined);
   assertStringIncludes(result.status.reason ?? "", library);
 });
@@ -345,16 +365,9 @@ Deno.test("openDnnl reports a library without oneDNN's functions", {
 Deno.test("VITKD_DNNL=0 keeps oneDNN off", {
   ignore: Deno.permissions.querySync({ name: "env" }).state !== "granted",
 }, () => {
-  const before = Deno.env.get("VITKD_DNNL");
-  Deno.env.set("VITKD_DNNL", "0");
-  try {
-    const result = openDnnl();
-    assertEquals(result.dnnl, undefined);
-    assertEquals(result.status.reason, "VITKD_DNNL=0");
-  } finally {
-    if (before === undefined) Deno.env.delete("VITKD_DNNL");
-    else Deno.env.set("VITKD_DNNL", before);
-  }
+  const result = withSwitch("0", () => openDnnl());
+  assertEquals(result.dnnl, undefined);
+  assertEquals(result.status.reason, "VITKD_DNNL=0");
 });
 
 Deno.test("dnnlCandidates puts DNNL_LIB first and knows each OS", () => {
