@@ -12,6 +12,7 @@ import { runDeno } from "./_deno_run.ts";
 
 const TASKS = [
   "bench_backend",
+  "bench_conv",
   "bench_data",
   "bench_distill",
   "bench_fused",

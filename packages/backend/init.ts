@@ -4,8 +4,10 @@ import "@tensorflow/tfjs-backend-webgpu";
 import { BackendError } from "./errors.ts";
 import {
   disableNativeKernels,
+  dnnlKernelsEnabled,
   enableNativeKernels,
   loadNativeBlas,
+  loadNativeDnnl,
 } from "./native/register.ts";
 import { registerWasmTrainingKernels } from "./wasm_kernels/register.ts";
 import { registerCnnKernels } from "./cnn_kernels/register.ts";
@@ -45,6 +47,10 @@ export interface BackendInfo {
   native?: string;
   /** Why the native BLAS path is off, when the backend is wasm. */
   nativeOff?: string;
+  /** oneDNN, its threads and the kernels it takes, when on. */
+  dnnl?: string;
+  /** Why oneDNN is off, when the backend is wasm. */
+  dnnlOff?: string;
 }
 
 interface AdapterProbe {
@@ -70,9 +76,10 @@ export interface InitBackendOptions {
   /** Which backend to use; `auto` (the default) picks one. */
   backend?: BackendChoice;
   /**
-   * On wasm, whether matmuls and convolutions call a native BLAS through FFI:
-   * `auto` (the default) uses one when it is found and `--allow-ffi` is
-   * given; `on` requires one and throws a {@linkcode BackendError} (code
+   * On wasm, whether matmuls and convolutions call a native BLAS, and
+   * convolutions oneDNN, through FFI: `auto` (the default) uses each when it
+   * is found and `--allow-ffi` is given (`VITKD_DNNL=0` keeps oneDNN off);
+   * `on` requires a BLAS and throws a {@linkcode BackendError} (code
    * `native-unavailable`) naming why there is none; `off` keeps the pure
    * wasm kernels. Ignored on the other backends.
    */
@@ -193,25 +200,40 @@ function applyNative(
 ): void {
   if (native === "off" || info.name !== "wasm") {
     disableNativeKernels();
-    if (info.name === "wasm") info.nativeOff = "native: off";
+    if (info.name === "wasm") info.nativeOff = info.dnnlOff = "native: off";
     return;
   }
   const { blas, status } = loadNativeBlas();
-  if (!blas) {
+  const { dnnl, status: dnnlStatus } = loadNativeDnnl();
+  if (native === "on" && !blas) {
     disableNativeKernels();
-    if (native === "on") {
-      throw new BackendError(
-        `native BLAS was required but is unavailable: ${status.reason}`,
-        { code: "native-unavailable" },
-      );
-    }
+    throw new BackendError(
+      `native BLAS was required but is unavailable: ${status.reason}`,
+      { code: "native-unavailable" },
+    );
+  }
+  if (!blas && !dnnl) {
+    disableNativeKernels();
     info.nativeOff = status.reason;
+    info.dnnlOff = dnnlStatus.reason;
     return;
   }
-  enableNativeKernels(blas);
-  info.native = `${status.library} (${status.threads} threads${
-    blas.helperThread ? " + a helper thread" : ""
-  })`;
+  enableNativeKernels(blas, undefined, { dnnl });
+  if (blas) {
+    info.native = `${status.library} (${status.threads} threads${
+      blas.helperThread ? " + a helper thread" : ""
+    })`;
+  } else {
+    info.nativeOff = status.reason;
+  }
+  if (dnnl) {
+    info.dnnl =
+      `${dnnl.library} ${dnnl.version} (${dnnl.threads} threads, ${dnnl.filterGradientThreads} for filter gradients; ${
+        dnnlKernelsEnabled().join(", ")
+      })`;
+  } else {
+    info.dnnlOff = dnnlStatus.reason;
+  }
 }
 
 /** One line describing the backend, for logs and reports. */
@@ -222,6 +244,9 @@ export function describeBackend(info: BackendInfo): string {
     parts.push(`threads ${info.wasmThreads ? "on" : "off"}`);
     parts.push(
       info.native ? `native ${info.native}` : `native off (${info.nativeOff})`,
+    );
+    parts.push(
+      info.dnnl ? `oneDNN ${info.dnnl}` : `oneDNN off (${info.dnnlOff})`,
     );
   }
   if (info.adapter) {

@@ -1,6 +1,14 @@
 import { BlasHelper } from "./blas_helper.ts";
 import { SGEMM_SYMBOLS, THREAD_COUNT_SYMBOL } from "./blas_helper_protocol.ts";
 import { heapAddress, heapPointer } from "./heap.ts";
+import {
+  coreCount,
+  ffiGranted,
+  LINUX_LIBRARY_DIRS,
+  listFailures,
+  preferPassiveOpenMp,
+  readEnv,
+} from "./_native_env.ts";
 import { balanceGroups, callFlops, type SgemmCall } from "./sgemm_call.ts";
 
 /** Where the native library came from and whether it could be opened. */
@@ -89,15 +97,7 @@ export function blasCandidates(
   } else if (os === "windows") {
     paths.push("libopenblas.dll", "openblas.dll");
   } else {
-    for (
-      const dir of [
-        "/usr/lib/x86_64-linux-gnu",
-        "/usr/lib/aarch64-linux-gnu",
-        "/usr/lib64",
-        "/usr/lib",
-        "/usr/local/lib",
-      ]
-    ) {
+    for (const dir of LINUX_LIBRARY_DIRS) {
       paths.push(
         `${dir}/libopenblas.so.0`,
         `${dir}/openblas-openmp/libopenblas.so.0`,
@@ -109,42 +109,6 @@ export function blasCandidates(
     paths.push("libopenblas.so.0", "libopenblas.so");
   }
   return paths;
-}
-
-function readEnv(name: string): string | undefined {
-  try {
-    if (
-      Deno.permissions.querySync({ name: "env", variable: name }).state !==
-        "granted"
-    ) {
-      return undefined;
-    }
-    return Deno.env.get(name) || undefined;
-  } catch {
-    // The permission cannot be queried here: the variable counts as unset.
-    return undefined;
-  }
-}
-
-// OpenMP workers that still spin when the process exits crash Deno (exit
-// code 139), so unless the user chose a policy, workers sleep when idle. The
-// OpenMP runtime reads this once when the library loads. Returns false when
-// the policy could not be read or set: then one thread is the safe choice.
-function preferPassiveOpenMp(): boolean {
-  try {
-    const names = ["OMP_WAIT_POLICY", "GOMP_SPINCOUNT"];
-    const granted = names.every((variable) =>
-      Deno.permissions.querySync({ name: "env", variable }).state === "granted"
-    );
-    if (!granted) return false;
-    if (names.every((name) => Deno.env.get(name) === undefined)) {
-      Deno.env.set("OMP_WAIT_POLICY", "PASSIVE");
-    }
-    return true;
-  } catch {
-    // The policy cannot be read or set: the caller falls back to one thread.
-    return false;
-  }
 }
 
 // A thread count the user set for OpenBLAS or OpenMP wins over the core count.
@@ -163,11 +127,6 @@ function userThreads(): number | undefined {
 function defaultThreads(): number {
   const count = coreCount();
   return count > 1 ? count - 1 : 1;
-}
-
-function coreCount(): number {
-  return (globalThis.navigator as { hardwareConcurrency?: number })
-    ?.hardwareConcurrency ?? 1;
 }
 
 /** Options for {@linkcode openBlas}. */
@@ -209,22 +168,8 @@ function wantsHelper(threads: number, option: boolean | undefined): boolean {
 export function openBlas(
   options: OpenBlasOptions = {},
 ): { blas?: Blas; status: BlasStatus } {
-  let ffi: Deno.PermissionState;
-  try {
-    ffi = Deno.permissions.querySync({ name: "ffi" }).state;
-  } catch (error) {
-    return {
-      status: { available: false, reason: `ffi permission unknown: ${error}` },
-    };
-  }
-  if (ffi !== "granted") {
-    return {
-      status: {
-        available: false,
-        reason: "no --allow-ffi: native BLAS stays off",
-      },
-    };
-  }
+  const ffi = ffiGranted("native BLAS");
+  if (ffi !== true) return { status: { available: false, reason: ffi } };
   const threadsAreSafe = preferPassiveOpenMp();
   const candidates = options.candidates ?? blasCandidates();
   const failures: string[] = [];
@@ -277,8 +222,8 @@ export function openBlas(
     status: {
       available: false,
       reason: `no BLAS library found (set OPENBLAS_LIB); tried ${
-        failures.slice(0, 3).join("; ")
-      }${failures.length > 3 ? `; and ${failures.length - 3} more` : ""}`,
+        listFailures(failures)
+      }`,
     },
   };
 }

@@ -4,6 +4,7 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { describeBackend, initBackend } from "../init.ts";
 import { type Blas, blasCandidates, openBlas } from "./blas.ts";
 import { nativeConv2DConfig } from "./conv.ts";
+import { CONV_CASES, type ConvCase } from "./_conv_cases_test_util.ts";
 import {
   disableNativeKernels,
   enableNativeKernels,
@@ -232,33 +233,6 @@ Deno.test({
     });
   },
 });
-
-interface ConvCase {
-  x: number[];
-  filter: number[];
-  strides: number;
-  pad: "same" | "valid" | number;
-  dilation?: number;
-}
-
-const CONV_CASES: ConvCase[] = [
-  { x: [2, 8, 8, 9], filter: [3, 3, 9, 4], strides: 1, pad: "same" },
-  { x: [2, 8, 8, 3], filter: [3, 3, 3, 4], strides: 1, pad: "same" },
-  { x: [2, 8, 8, 3], filter: [3, 3, 3, 4], strides: 2, pad: "same" },
-  { x: [1, 9, 7, 2], filter: [3, 3, 2, 5], strides: 2, pad: "same" },
-  { x: [1, 9, 7, 2], filter: [3, 3, 2, 5], strides: 2, pad: "valid" },
-  { x: [2, 7, 9, 4], filter: [1, 1, 4, 3], strides: 1, pad: "valid" },
-  { x: [2, 8, 8, 4], filter: [1, 1, 4, 6], strides: 2, pad: "same" },
-  { x: [1, 10, 10, 2], filter: [5, 5, 2, 3], strides: 3, pad: 1 },
-  { x: [1, 6, 6, 2], filter: [4, 2, 2, 3], strides: 1, pad: "same" },
-  {
-    x: [1, 9, 9, 2],
-    filter: [3, 3, 2, 2],
-    strides: 1,
-    pad: "same",
-    dilation: 2,
-  },
-];
 
 async function assertConvParity(c: ConvCase): Promise<void> {
   const label = `conv [${c.x}] * [${c.filter}] s${c.strides} ${c.pad}`;

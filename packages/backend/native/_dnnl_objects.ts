@@ -1,0 +1,175 @@
+// The oneDNN objects every primitive is made of, through the 2.x C API:
+// memory descriptors in buffers, primitive descriptors, primitives and
+// memory objects (owned together, freed together), execution arguments and
+// data handles into the wasm heap. Private to _dnnl_conv.ts.
+import {
+  checkStatus,
+  type Dnnl,
+  type DnnlSymbols,
+  outPointer,
+} from "./dnnl.ts";
+
+const F32 = 3;
+const QUERY_IMPL_INFO = 8;
+// sizeof(dnnl_memory_desc_t) is 696 in 2.6; the buffers leave room for
+// other 2.x releases.
+const MEMORY_DESC_BYTES = 1024;
+
+/** A `dnnl_dims_t`: twelve int64s, `values` first. */
+export function dims(values: number[]): BigInt64Array {
+  const out = new BigInt64Array(12);
+  values.forEach((v, i) => (out[i] = BigInt(v)));
+  return out;
+}
+
+/** The library objects made for one primitive, destroyed together. */
+export class Owned {
+  readonly primitives: Deno.PointerValue[] = [];
+  readonly memories: Deno.PointerValue[] = [];
+  readonly descs: Deno.PointerValue[] = [];
+  constructor(readonly s: DnnlSymbols) {}
+  destroy(): void {
+    for (const p of this.primitives) this.s.dnnl_primitive_destroy(p);
+    for (const m of this.memories) this.s.dnnl_memory_destroy(m);
+    for (const d of this.descs) this.s.dnnl_primitive_desc_destroy(d);
+    this.primitives.length = this.memories.length = this.descs.length = 0;
+  }
+}
+
+/** An f32 memory descriptor of `shape` in the layout `tag`. */
+export function memoryDesc(
+  s: DnnlSymbols,
+  shape: number[],
+  tag: number,
+): Uint8Array<ArrayBuffer> {
+  const md = new Uint8Array(MEMORY_DESC_BYTES);
+  checkStatus(
+    s.dnnl_memory_desc_init_by_tag(md, shape.length, dims(shape), F32, tag),
+    "dnnl_memory_desc_init_by_tag",
+  );
+  return md;
+}
+
+/** The address of a descriptor buffer. */
+export function pointerOf(buffer: Uint8Array<ArrayBuffer>): Deno.PointerValue {
+  return Deno.UnsafePointer.of(buffer);
+}
+
+/** A primitive descriptor for an op descriptor, kept by `owned`. */
+export function primitiveDesc(
+  dnnl: Dnnl,
+  owned: Owned,
+  desc: Uint8Array<ArrayBuffer>,
+  attr: Deno.PointerValue,
+  hint: Deno.PointerValue,
+  what: string,
+): Deno.PointerValue {
+  const cell = new BigUint64Array(1);
+  checkStatus(
+    dnnl.symbols.dnnl_primitive_desc_create(
+      cell,
+      desc,
+      attr,
+      dnnl.engine,
+      hint,
+    ),
+    `dnnl_primitive_desc_create (${what})`,
+  );
+  const pd = outPointer(cell);
+  owned.descs.push(pd);
+  return pd;
+}
+
+/** A primitive, kept by `owned`. */
+export function primitive(
+  dnnl: Dnnl,
+  owned: Owned,
+  pd: Deno.PointerValue,
+): Deno.PointerValue {
+  const cell = new BigUint64Array(1);
+  checkStatus(
+    dnnl.symbols.dnnl_primitive_create(cell, pd),
+    "dnnl_primitive_create",
+  );
+  const p = outPointer(cell);
+  owned.primitives.push(p);
+  return p;
+}
+
+/** A memory object over `handle`, kept by `owned`. */
+export function memory(
+  dnnl: Dnnl,
+  owned: Owned,
+  md: Deno.PointerValue,
+  handle: Deno.PointerValue,
+): Deno.PointerValue {
+  const cell = new BigUint64Array(1);
+  checkStatus(
+    dnnl.symbols.dnnl_memory_create(cell, md, dnnl.engine, handle),
+    "dnnl_memory_create",
+  );
+  const m = outPointer(cell);
+  owned.memories.push(m);
+  return m;
+}
+
+/** The implementation the library chose, e.g. `jit:avx512_core`. */
+export function implName(s: DnnlSymbols, pd: Deno.PointerValue): string {
+  const cell = new BigUint64Array(1);
+  if (s.dnnl_primitive_desc_query(pd, QUERY_IMPL_INFO, 0, cell) !== 0) {
+    return "unknown";
+  }
+  const p = outPointer(cell);
+  return p === null ? "unknown" : Deno.UnsafePointerView.getCString(p);
+}
+
+/** A `dnnl_exec_arg_t` array: `{ int arg; dnnl_memory_t memory; }` each. */
+export function execArgs(
+  entries: [number, Deno.PointerValue][],
+): Uint8Array<ArrayBuffer> {
+  const bytes = new Uint8Array(16 * entries.length);
+  const view = new DataView(bytes.buffer);
+  entries.forEach(([arg, mem], i) => {
+    view.setInt32(16 * i, arg, true);
+    view.setBigUint64(16 * i + 8, Deno.UnsafePointer.value(mem), true);
+  });
+  return bytes;
+}
+
+/** A memory object whose data handle is set per call (into the heap). */
+export function heapMemory(
+  dnnl: Dnnl,
+  owned: Owned,
+  md: Uint8Array<ArrayBuffer>,
+): Deno.PointerValue {
+  return memory(dnnl, owned, pointerOf(md), null);
+}
+
+/** Points `mem` at `offset` bytes past `base`. */
+export function setHandle(
+  s: DnnlSymbols,
+  mem: Deno.PointerValue,
+  base: Deno.PointerValue,
+  offset: number,
+): void {
+  checkStatus(
+    s.dnnl_memory_set_data_handle(
+      mem,
+      Deno.UnsafePointer.offset(base!, offset),
+    ),
+    "dnnl_memory_set_data_handle",
+  );
+}
+
+/** Executes a primitive on the stream. */
+export function execute(
+  dnnl: Dnnl,
+  p: Deno.PointerValue,
+  args: Uint8Array<ArrayBuffer>,
+  what: string,
+): void {
+  checkStatus(
+    dnnl.symbols.dnnl_primitive_execute(p, dnnl.stream, args.length / 16, args),
+    `dnnl_primitive_execute (${what})`,
+  );
+}
