@@ -7,7 +7,7 @@
  * load average of 0.5 or more is marked: load slows PyTorch's OpenMP threads
  * more than ours, and such ratios have flattered us by up to 2x.
  *
- *   deno task bench:peer [--rounds 2] [--seconds 4] [--threads 2]
+ *   deno task bench:peer [--rounds 2] [--seconds 4] [--threads 2] [--settle 240]
  *     [--python /usr/bin/python3]
  */
 import { parseTaskArgs } from "./_cli.ts";
@@ -27,6 +27,12 @@ const { args, fail } = parseTaskArgs({
       arg: "N",
       default: "2",
       help: "PyTorch threads (default 2, this machine's cores)",
+    },
+    settle: {
+      arg: "S",
+      default: "240",
+      help: `before each measurement, wait up to S seconds for the 1-minute
+load average to fall below 0.5 (the previous run raises it); 0: no wait`,
     },
     python: {
       arg: "PATH",
@@ -115,6 +121,23 @@ function parseTorch(text: string): Map<string, Figures> {
 }
 
 const load = () => Deno.loadavg()[0];
+const settleSeconds = Number(args.settle);
+if (!(settleSeconds >= 0)) {
+  fail(`--settle: expected seconds >= 0, got "${args.settle}"`);
+}
+
+/**
+ * Waits until the 1-minute load average is below 0.5 or `settleSeconds`
+ * have passed, and returns the load then: a benchmark that just ran keeps
+ * it above 0.5 for about a minute and a half.
+ */
+async function settledLoad(): Promise<number> {
+  const until = performance.now() + settleSeconds * 1000;
+  while (load() >= 0.5 && performance.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+  }
+  return load();
+}
 const cpu = (() => {
   try {
     return Deno.readTextFileSync("/proc/cpuinfo").split("\n")
@@ -142,7 +165,7 @@ interface Sample {
 }
 const samples: Sample[] = [];
 for (let round = 1; round <= rounds; round++) {
-  const oursLoad = load();
+  const oursLoad = await settledLoad();
   const ours = await run(Deno.execPath(), [
     "run",
     "-A",
@@ -159,7 +182,7 @@ for (let round = 1; round <= rounds; round++) {
     console.error(`bench:peer: bench_models failed:\n${ours.error}`);
     Deno.exit(1);
   }
-  const theirsLoad = load();
+  const theirsLoad = await settledLoad();
   const theirs = await run(python, [
     "docs/measurements/torch_bench.py",
     String(threads),

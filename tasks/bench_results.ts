@@ -189,8 +189,12 @@ function parseSettings(args: string[]): Settings {
         : `docs/results/${budgetName}`),
     cacheDir: flags["cache-dir"] ?? ".cache/data",
     reportOnly: flags["report-only"],
+    // The report quotes the command that makes the whole table: the flags
+    // that only choose this invocation's share of the work (or its output
+    // folder) are left out of it.
     commandLine: args.filter((a, i) =>
-      !a.startsWith("--out") && args[i - 1] !== "--out"
+      !/^--(out|seeds|arms|report-only)\b/.test(a) &&
+      !["--out", "--seeds", "--arms"].includes(args[i - 1])
     ),
   };
 }

@@ -2,9 +2,10 @@ import * as tf from "@tensorflow/tfjs";
 import { axisBlock, SPREAD_ROWS } from "./webgpu/layout_kernels.ts";
 
 /**
- * The gradient of `Mean` without tfjs's `ones(x.shape)`: tfjs's own builds
- * that tensor on the CPU at every call, which on WebGPU is a full-size
- * upload per batch norm and pooling layer per step. This one scales the
+ * The gradient of `Mean` without tfjs's `ones(x.shape)` on WebGPU: tfjs's
+ * own builds that tensor on the CPU at every call, which on WebGPU is a
+ * full-size upload per batch norm and pooling layer per step. Other backends
+ * keep tfjs's formulation (see below). This one scales the
  * small `dy` first and broadcasts it: the same values (`dy · 1 / n` and
  * `dy / n` round alike), one broadcast instead of an upload and a multiply.
  * On WebGPU a mean over consecutive axes before the last (global average
@@ -32,6 +33,17 @@ export const meanGradient: tf.GradConfig = {
           }) as tf.Tensor,
       };
     }
+    if (tf.getBackend() !== "webgpu") {
+      // tfjs's own formulation: broadcastTo runs Tile, which on wasm is a
+      // scalar loop (rednet8 trained at 200 img/s with it, 360 without)
+      return {
+        x: () =>
+          tf.div(
+            tf.mul(tf.reshape(dy as tf.Tensor, keptShape), tf.ones(x.shape)),
+            size,
+          ),
+      };
+    }
     return {
       x: () =>
         tf.broadcastTo(
@@ -55,6 +67,13 @@ export const sumGradient: tf.GradConfig = {
     const { axis } = attrs as unknown as { axis: number | number[] };
     const axes = tf.util.parseAxisParam(axis, x.shape);
     const keptShape = x.shape.map((d, a) => axes.includes(a) ? 1 : d);
+    if (tf.getBackend() !== "webgpu") {
+      // as for Mean: tfjs's formulation, since broadcastTo is slow on wasm
+      return {
+        x: () =>
+          tf.mul(tf.reshape(dy as tf.Tensor, keptShape), tf.ones(x.shape)),
+      };
+    }
     return {
       x: () => tf.broadcastTo(tf.reshape(dy as tf.Tensor, keptShape), x.shape),
     };
