@@ -142,7 +142,7 @@ Deno.test("the GELU loop's erf constants are tfjs'", () => {
 
 Deno.test({
   name:
-    "fused GELU and layer norm shared with the helper thread = on one thread, exactly",
+    "fused GELU, layer norm and softmax gradient shared with the helper thread = on one thread, exactly",
   ignore: !loadNativeBlas().blas?.helper,
   async fn() {
     // 300 rows of 256: above the split threshold, an even row count.
@@ -157,11 +157,15 @@ Deno.test({
       const slope = tf.grad((t: tf.Tensor) =>
         tf.sum(tf.mul(fusedGelu(t, { training: true }), p))
       )(a);
+      const softmaxGrad = tf.grad((t: tf.Tensor) =>
+        tf.sum(tf.mul(fusedSoftmax(t), p))
+      )(a);
       return [
         fusedGelu(a, { training: false }),
         fusedGelu(a, { training: true }),
         slope,
         fusedLayerNorm(a, g, b, 1e-6),
+        softmaxGrad,
       ];
     };
     disableNativeKernels();

@@ -56,21 +56,20 @@ export const softmaxGradConfig: tf.KernelConfig = wasmConfig(
     const width = y.shape[y.shape.length - 1] ?? 1;
     const rows = width === 0 ? 0 : sizeOf(y.shape) / width;
     const dx = backend.makeOutput([...y.shape], "float32");
-    const heap = heapOf(backend);
-    const dyAt = floatOffset(backend, dy);
-    const yAt = floatOffset(backend, y);
-    const dxAt = floatOffset(backend, dx);
-    for (let r = 0; r < rows; r++) {
-      const base = r * width;
-      let dot = 0;
-      for (let j = 0; j < width; j++) {
-        dot += heap[dyAt + base + j] * heap[yAt + base + j];
-      }
-      for (let j = 0; j < width; j++) {
-        heap[dxAt + base + j] = heap[yAt + base + j] *
-          (heap[dyAt + base + j] - dot);
-      }
-    }
+    // rows split with the helper thread when one runs: a JS loop over the
+    // heap alone was slower than tfjs's four SIMD kernels
+    runHeapLoop(
+      backend,
+      LoopId.SoftmaxGrad,
+      [
+        floatOffset(backend, dy),
+        floatOffset(backend, y),
+        floatOffset(backend, dx),
+        width,
+      ],
+      rows,
+      width,
+    );
     return dx;
   },
 );

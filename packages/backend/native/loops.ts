@@ -243,6 +243,33 @@ export function channelAffineLoop(
   }
 }
 
+/**
+ * The softmax gradient `dx = y * (dy - sum(dy * y))` per row. Args: dy, y,
+ * dx (float offsets), width; range: rows.
+ */
+export function softmaxGradLoop(
+  heap: Float32Array,
+  args: ArrayLike<number>,
+  start: number,
+  end: number,
+): void {
+  const dyAt = args[0] | 0;
+  const yAt = args[1] | 0;
+  const dxAt = args[2] | 0;
+  const width = args[3] | 0;
+  for (let r = start | 0; r < (end | 0); r++) {
+    const base = r * width;
+    let dot = 0;
+    for (let j = 0; j < width; j++) {
+      dot += heap[dyAt + base + j] * heap[yAt + base + j];
+    }
+    for (let j = 0; j < width; j++) {
+      heap[dxAt + base + j] = heap[yAt + base + j] *
+        (heap[dyAt + base + j] - dot);
+    }
+  }
+}
+
 /** The loops by id, the id a post to the helper names. */
 export const HEAP_LOOPS: readonly HeapLoop[] = [
   geluInferenceLoop,
@@ -251,6 +278,7 @@ export const HEAP_LOOPS: readonly HeapLoop[] = [
   layerNormLoop,
   moveHeadsLoop,
   channelAffineLoop,
+  softmaxGradLoop,
 ];
 
 /** Ids of {@linkcode HEAP_LOOPS}. */
@@ -261,4 +289,5 @@ export const LoopId = {
   LayerNorm: 3,
   MoveHeads: 4,
   ChannelAffine: 5,
+  SoftmaxGrad: 6,
 } as const;
