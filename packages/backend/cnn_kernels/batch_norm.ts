@@ -64,6 +64,9 @@ export const batchNormTrainConfig: KernelConfig = {
     const mean = backend.makeOutput([channels], "float32");
     const variance = backend.makeOutput([channels], "float32");
     const invStd = backend.makeOutput([channels], "float32");
+    // center, factor and shift on the heap, where the helper thread can
+    // read them too
+    const params = backend.makeOutput([3 * channels], "float32");
     const { heap, at } = locate(backend, [
       x,
       gamma,
@@ -72,16 +75,27 @@ export const batchNormTrainConfig: KernelConfig = {
       mean,
       variance,
       invStd,
+      params,
     ]);
-    const [xAt, gAt, bAt, yAt, mAt, vAt, iAt] = at;
-    forwardLoops(
+    const [xAt, gAt, bAt, yAt, mAt, vAt, iAt, pAt] = at;
+    const size = sizeOf(x.shape);
+    statisticsLoops(
       heap,
-      { xAt, gAt, bAt, yAt, mAt, vAt, iAt },
+      { xAt, gAt, bAt, mAt, vAt, iAt, pAt },
       channels,
-      sizeOf(x.shape),
+      size,
       epsilon,
-      relu === true,
     );
+    // One loop per variant: a relu branch inside the loop made V8 compile
+    // the loop about 3x slower once both variants had run.
+    runHeapLoop(
+      backend,
+      relu === true ? LoopId.ChannelAffineRelu : LoopId.ChannelAffine,
+      [xAt, yAt, pAt, channels],
+      size / channels,
+      channels,
+    );
+    release(backend, params);
     return [y, mean, variance, invStd];
   },
 };
@@ -121,8 +135,8 @@ export const batchNormTrainGradConfig: KernelConfig = {
     const dx = backend.makeOutput([...x.shape], "float32");
     const dGamma = backend.makeOutput([channels], "float32");
     const dBeta = backend.makeOutput([channels], "float32");
-    // With relu the incoming gradient is first masked where y was clipped:
-    // dx's own buffer holds the masked copy.
+    // dx's per-channel a, b and k on the heap, for the helper thread too
+    const params = backend.makeOutput([3 * channels], "float32");
     const { heap, at } = locate(backend, [
       dy,
       x,
@@ -133,30 +147,51 @@ export const batchNormTrainGradConfig: KernelConfig = {
       dGamma,
       dBeta,
       relu ? y! : dy,
+      params,
     ]);
-    const [dyIn, xAt, mAt, iAt, gAt, dxAt, dgAt, dbAt, yAt] = at;
-    backwardLoops(
+    const [dyIn, xAt, mAt, iAt, gAt, dxAt, dgAt, dbAt, yAt, pAt] = at;
+    const size = sizeOf(x.shape);
+    // With relu the incoming gradient is first masked where y was clipped:
+    // dx's own buffer holds the masked copy.
+    let dyAt = dyIn;
+    if (relu) {
+      runHeapLoop(backend, LoopId.ReluMask, [dyIn, yAt, dxAt], size);
+      dyAt = dxAt;
+    }
+    gradientSums(
       heap,
-      { dyIn, xAt, mAt, iAt, gAt, dxAt, dgAt, dbAt, yAt },
+      { dyAt, xAt, mAt, iAt, gAt, dgAt, dbAt, pAt },
       channels,
-      sizeOf(x.shape),
-      relu,
+      size,
     );
+    runHeapLoop(
+      backend,
+      LoopId.ChannelGradient,
+      [dyAt, dxAt, xAt, pAt, channels],
+      size / channels,
+      channels,
+    );
+    release(backend, params);
     return [dx, dGamma, dBeta];
   },
 };
 
 // The hot loops live in top-level functions: inside the kernel closure V8
-// compiled them about 3x slower.
-function forwardLoops(
+// compiled them about 3x slower. The elementwise passes are heap loops
+// (native/loops.ts) that the helper thread shares.
+
+/**
+ * The batch statistics (summed in float64) into mean, variance and invStd,
+ * and the affine's center, factor and shift into `pAt`.
+ */
+function statisticsLoops(
   heap: Float32Array,
-  at: Record<"xAt" | "gAt" | "bAt" | "yAt" | "mAt" | "vAt" | "iAt", number>,
+  at: Record<"xAt" | "gAt" | "bAt" | "mAt" | "vAt" | "iAt" | "pAt", number>,
   channels: number,
   size: number,
   epsilon: number,
-  relu: boolean,
 ): void {
-  const { xAt, gAt, bAt, yAt, mAt, vAt, iAt } = at;
+  const { xAt, gAt, bAt, mAt, vAt, iAt, pAt } = at;
   const rows = size / channels;
   // Blocks of rows that stay in L1 while each channel is walked in turn:
   // per-channel sums stay in registers and each cache line is fetched once
@@ -181,9 +216,6 @@ function forwardLoops(
       squares[c] += square;
     }
   }
-  const center = new Float32Array(channels);
-  const scale = new Float32Array(channels);
-  const shift = new Float32Array(channels);
   for (let c = 0; c < channels; c++) {
     const m = rows > 0 ? sums[c] / rows : 0;
     const v = rows > 0 ? Math.max(0, squares[c] / rows - m * m) : 0;
@@ -191,74 +223,26 @@ function forwardLoops(
     heap[mAt + c] = m;
     heap[vAt + c] = v;
     heap[iAt + c] = inv;
-    center[c] = m;
-    scale[c] = inv * heap[gAt + c];
-    shift[c] = heap[bAt + c];
-  }
-  // One function per variant: a relu branch inside the loop made V8 compile
-  // the loop about 3x slower once both variants had run.
-  if (relu) affineReluLoops(heap, xAt, yAt, size, center, scale, shift);
-  else affineLoops(heap, xAt, yAt, size, center, scale, shift);
-}
-
-function affineReluLoops(
-  heap: Float32Array,
-  xAt: number,
-  yAt: number,
-  size: number,
-  center: Float32Array,
-  factor: Float32Array,
-  shift: Float32Array,
-): void {
-  const channels = center.length;
-  const block = blockFloats(channels);
-  for (let start = 0; start < size; start += block) {
-    const stop = Math.min(size, start + block);
-    for (let c = 0; c < channels; c++) {
-      const m = center[c], f = factor[c], b = shift[c];
-      for (let p = start + c; p < stop; p += channels) {
-        // max(v, 0) without a branch: V8 compiles Math.max and ?: to
-        // branches, which mispredict half the time on activations (4x
-        // slower). Exact: v + |v| and the halving are exact in float64.
-        const v = (heap[xAt + p] - m) * f + b;
-        heap[yAt + p] = (v + Math.abs(v)) * 0.5;
-      }
-    }
+    heap[pAt + c] = m;
+    heap[pAt + channels + c] = inv * heap[gAt + c];
+    heap[pAt + 2 * channels + c] = heap[bAt + c];
   }
 }
 
-/** `out = y > 0 ? dy : 0`, the relu's backward, into dx's buffer. */
-function reluMask(
-  heap: Float32Array,
-  dyAt: number,
-  yAt: number,
-  outAt: number,
-  size: number,
-): void {
-  for (let p = 0; p < size; p++) {
-    // (y > 0) as 1 or 0 without a branch (see affineReluLoops): y is the
-    // relu's output, so y >= 0 and y / (y + 1) lies in [0, 1).
-    const y = heap[yAt + p];
-    heap[outAt + p] = heap[dyAt + p] * Math.ceil(y / (y + 1));
-  }
-}
-
-function backwardLoops(
+/**
+ * dGamma and dBeta from per-channel sums of dy and dy·(x - mean) (float64),
+ * and dx's per-channel `a`, `b`, `k` (`dx = a·dy + b·x + k`) into `pAt`.
+ */
+function gradientSums(
   heap: Float32Array,
   at: Record<
-    "dyIn" | "xAt" | "mAt" | "iAt" | "gAt" | "dxAt" | "dgAt" | "dbAt" | "yAt",
+    "dyAt" | "xAt" | "mAt" | "iAt" | "gAt" | "dgAt" | "dbAt" | "pAt",
     number
   >,
   channels: number,
   size: number,
-  relu: boolean,
 ): void {
-  const { dyIn, xAt, mAt, iAt, gAt, dxAt, dgAt, dbAt, yAt } = at;
-  let dyAt = dyIn;
-  if (relu) {
-    reluMask(heap, dyIn, yAt, dxAt, size);
-    dyAt = dxAt;
-  }
+  const { dyAt, xAt, mAt, iAt, gAt, dgAt, dbAt, pAt } = at;
   const rows = size / channels;
   // Blocks of rows that stay in L1 while each channel is walked in turn:
   // per-channel sums stay in registers and each cache line is fetched once.
@@ -280,27 +264,19 @@ function backwardLoops(
     }
   }
   // dx = gamma·inv·(dy - dBeta/n - xhat·dGamma/n), xhat = (x - mean)·inv,
-  // written as a·dy + b·x + k per channel.
-  const a = new Float32Array(channels);
-  const bx = new Float32Array(channels);
-  const k = new Float32Array(channels);
+  // written as a·dy + b·x + k per channel (each rounded to float32 on the
+  // heap, as the loop reads them).
   for (let c = 0; c < channels; c++) {
     const inv = heap[iAt + c];
     const dGammaC = sumDyX[c] * inv;
     heap[dgAt + c] = dGammaC;
     heap[dbAt + c] = sumDy[c];
-    a[c] = heap[gAt + c] * inv;
-    bx[c] = rows > 0 ? -a[c] * inv * dGammaC / rows : 0;
-    k[c] = (rows > 0 ? -a[c] * sumDy[c] / rows : 0) - bx[c] * heap[mAt + c];
-  }
-  for (let start = 0; start < size; start += block) {
-    const stop = Math.min(size, start + block);
-    for (let c = 0; c < channels; c++) {
-      const ac = a[c], bc = bx[c], kc = k[c];
-      for (let p = start + c; p < stop; p += channels) {
-        heap[dxAt + p] = ac * heap[dyAt + p] + bc * heap[xAt + p] + kc;
-      }
-    }
+    heap[pAt + c] = heap[gAt + c] * inv;
+    const a = heap[pAt + c];
+    heap[pAt + channels + c] = rows > 0 ? -a * inv * dGammaC / rows : 0;
+    const b = heap[pAt + channels + c];
+    heap[pAt + 2 * channels + c] = (rows > 0 ? -a * sumDy[c] / rows : 0) -
+      b * heap[mAt + c];
   }
 }
 
@@ -390,26 +366,4 @@ export function batchNormInferenceConfig(
       return y;
     },
   };
-}
-
-function affineLoops(
-  heap: Float32Array,
-  xAt: number,
-  yAt: number,
-  size: number,
-  center: Float32Array,
-  factor: Float32Array,
-  shift: Float32Array,
-): void {
-  const channels = center.length;
-  const block = blockFloats(channels);
-  for (let start = 0; start < size; start += block) {
-    const stop = Math.min(size, start + block);
-    for (let c = 0; c < channels; c++) {
-      const m = center[c], f = factor[c], b = shift[c];
-      for (let p = start + c; p < stop; p += channels) {
-        heap[yAt + p] = (heap[xAt + p] - m) * f + b;
-      }
-    }
-  }
 }

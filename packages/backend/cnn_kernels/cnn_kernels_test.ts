@@ -9,6 +9,11 @@ import {
 } from "../wasm_kernels/_test_util.ts";
 import { fusedBatchNormTraining, fusedInvolution } from "./ops.ts";
 import { registerCnnKernels } from "./register.ts";
+import {
+  assertHelperSplitExact,
+  hasHelperThread,
+} from "../native/_helper_test_util.ts";
+import { MIN_SHARED_ELEMENTS } from "../fused/parallel_loops.ts";
 
 registerCnnKernels();
 
@@ -119,6 +124,30 @@ Deno.test("fused batch norm + relu: value and gradients on wasm equal cpu's relu
     run((x, g, b) => fusedBatchNormTraining(x, g, b, 1e-3, true).y),
     run((x, g, b) => tf.relu(referenceBatchNorm(x, g, b))),
   );
+});
+
+Deno.test({
+  name:
+    "fused training batch norm (+ relu) shared with the helper thread = on one thread, exactly",
+  ignore: !hasHelperThread,
+  async fn() {
+    // 8 x 16 x 16 pixels of 32 channels: above the split threshold.
+    const shape = [8, 16, 16, 32];
+    assert(8 * 16 * 16 * 32 >= MIN_SHARED_ELEMENTS);
+    const xs = seeded(shape, 31, 3), gs = seeded([32], 32);
+    const bs = seeded([32], 33), probe = seeded(shape, 34);
+    const compute = () =>
+      [false, true].flatMap((relu) => {
+        const [x, g, b, p] = [xs, gs, bs, probe].map(toTensor);
+        const loss = (a: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) =>
+          tf.sum(tf.mul(fusedBatchNormTraining(a, gg, bb, 1e-3, relu).y, p));
+        return [
+          fusedBatchNormTraining(x, g, b, 1e-3, relu).y,
+          ...tf.grads(loss)([x, g, b]),
+        ];
+      });
+    await assertHelperSplitExact(compute);
+  },
 });
 
 Deno.test("fused involution: value and gradients on wasm equal cpu's slices, strides 1 and 2", async () => {

@@ -18,14 +18,12 @@ import {
   tokensToHeads,
 } from "./ops.ts";
 import { registerFusedKernels } from "./register.ts";
+import {
+  assertHelperSplitExact,
+  hasHelperThread,
+} from "../native/_helper_test_util.ts";
 import { MIN_SHARED_ELEMENTS } from "./parallel_loops.ts";
 import { AS_ERF } from "../native/loops.ts";
-import {
-  activeHelper,
-  disableNativeKernels,
-  enableNativeKernels,
-  loadNativeBlas,
-} from "../native/register.ts";
 
 registerFusedKernels();
 
@@ -143,7 +141,7 @@ Deno.test("the GELU loop's erf constants are tfjs'", () => {
 Deno.test({
   name:
     "fused GELU, layer norm and softmax gradient shared with the helper thread = on one thread, exactly",
-  ignore: !loadNativeBlas().blas?.helper,
+  ignore: !hasHelperThread,
   async fn() {
     // 300 rows of 256: above the split threshold, an even row count.
     const shape = [300, 256];
@@ -168,19 +166,7 @@ Deno.test({
         softmaxGrad,
       ];
     };
-    disableNativeKernels();
-    const alone = await onBackend("wasm", compute);
-    enableNativeKernels(loadNativeBlas().blas!);
-    let shared: HostTensor[];
-    try {
-      assert(activeHelper(), "no active helper thread");
-      shared = await onBackend("wasm", compute);
-    } finally {
-      disableNativeKernels();
-    }
-    for (let i = 0; i < alone.length; i++) {
-      assertEquals(shared[i].values, alone[i].values, `output ${i}`);
-    }
+    await assertHelperSplitExact(compute);
   },
 });
 

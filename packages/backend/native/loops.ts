@@ -270,6 +270,89 @@ export function softmaxGradLoop(
   }
 }
 
+/**
+ * {@linkcode channelAffineLoop} followed by a ReLU, `max(y, 0)` (training
+ * batch norm + ReLU). Args and range as there. A copy rather than a flag:
+ * a relu branch inside the loop made V8 compile it about 3x slower.
+ */
+export function channelAffineReluLoop(
+  heap: Float32Array,
+  args: ArrayLike<number>,
+  start: number,
+  end: number,
+): void {
+  const xAt = args[0] | 0;
+  const yAt = args[1] | 0;
+  const pAt = args[2] | 0;
+  const channels = args[3] | 0;
+  const block = Math.max(1, (16384 / channels) | 0);
+  for (let first = start | 0; first < (end | 0); first += block) {
+    const last = Math.min(end | 0, first + block);
+    for (let c = 0; c < channels; c++) {
+      const m = heap[pAt + c];
+      const f = heap[pAt + channels + c];
+      const b = heap[pAt + 2 * channels + c];
+      for (let p = first * channels + c; p < last * channels; p += channels) {
+        // max(v, 0) without a branch: V8 compiles Math.max and ?: to
+        // branches, which mispredict half the time on activations. Exact:
+        // v + |v| and the halving are exact in float64.
+        const v = (heap[xAt + p] - m) * f + b;
+        heap[yAt + p] = (v + Math.abs(v)) * 0.5;
+      }
+    }
+  }
+}
+
+/**
+ * The ReLU's backward, `out = y > 0 ? dy : 0`, from the ReLU's output y.
+ * Args: dy, y, out (float offsets); range: elements.
+ */
+export function reluMaskLoop(
+  heap: Float32Array,
+  args: ArrayLike<number>,
+  start: number,
+  end: number,
+): void {
+  const dyAt = args[0] | 0;
+  const yAt = args[1] | 0;
+  const outAt = args[2] | 0;
+  for (let p = start | 0; p < (end | 0); p++) {
+    // (y > 0) as 1 or 0 without a branch: y >= 0, so y / (y + 1) is in [0, 1).
+    const y = heap[yAt + p];
+    heap[outAt + p] = heap[dyAt + p] * Math.ceil(y / (y + 1));
+  }
+}
+
+/**
+ * `dx = a·dy + b·x + k` per channel (training batch norm's input gradient).
+ * Args: dy, dx, x, params (float offsets; params holds a, b and k,
+ * `channels` each), channels; range: pixels.
+ */
+export function channelGradientLoop(
+  heap: Float32Array,
+  args: ArrayLike<number>,
+  start: number,
+  end: number,
+): void {
+  const dyAt = args[0] | 0;
+  const dxAt = args[1] | 0;
+  const xAt = args[2] | 0;
+  const pAt = args[3] | 0;
+  const channels = args[4] | 0;
+  const block = Math.max(1, (16384 / channels) | 0);
+  for (let first = start | 0; first < (end | 0); first += block) {
+    const last = Math.min(end | 0, first + block);
+    for (let c = 0; c < channels; c++) {
+      const a = heap[pAt + c];
+      const b = heap[pAt + channels + c];
+      const k = heap[pAt + 2 * channels + c];
+      for (let p = first * channels + c; p < last * channels; p += channels) {
+        heap[dxAt + p] = a * heap[dyAt + p] + b * heap[xAt + p] + k;
+      }
+    }
+  }
+}
+
 /** The loops by id, the id a post to the helper names. */
 export const HEAP_LOOPS: readonly HeapLoop[] = [
   geluInferenceLoop,
@@ -279,6 +362,9 @@ export const HEAP_LOOPS: readonly HeapLoop[] = [
   moveHeadsLoop,
   channelAffineLoop,
   softmaxGradLoop,
+  channelAffineReluLoop,
+  reluMaskLoop,
+  channelGradientLoop,
 ];
 
 /** Ids of {@linkcode HEAP_LOOPS}. */
@@ -290,4 +376,7 @@ export const LoopId = {
   MoveHeads: 4,
   ChannelAffine: 5,
   SoftmaxGrad: 6,
+  ChannelAffineRelu: 7,
+  ReluMask: 8,
+  ChannelGradient: 9,
 } as const;
