@@ -11,6 +11,7 @@
  *     [--python /usr/bin/python3]
  */
 import { parseTaskArgs } from "./_cli.ts";
+import { cpuModel } from "./_machine.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const MODELS = ["vit-small", "resnet8", "rednet8"];
@@ -138,20 +139,11 @@ async function settledLoad(): Promise<number> {
   }
   return load();
 }
-const cpu = (() => {
-  try {
-    return Deno.readTextFileSync("/proc/cpuinfo").split("\n")
-      .find((l) => l.startsWith("model name"))?.split(":")[1]?.trim() ?? "cpu";
-  } catch {
-    // No /proc here (not Linux): the name is descriptive, not a figure.
-    return "cpu";
-  }
-})();
 const torchVersion =
   (await run(python, ["-c", "import torch; print(torch.__version__)"])).text
     .trim();
 console.log(
-  `machine: ${cpu}, ${navigator.hardwareConcurrency} logical CPUs; deno ${Deno.version.deno}; PyTorch ${torchVersion} with ${threads} threads; ${
+  `machine: ${cpuModel()}, ${navigator.hardwareConcurrency} logical CPUs; deno ${Deno.version.deno}; PyTorch ${torchVersion} with ${threads} threads; ${
     new Date().toISOString()
   }`,
 );
