@@ -17,10 +17,24 @@ export interface ServeProcessOptions {
   root: string;
   /** Arguments after `apps/serve/main.ts`. */
   args: string[];
-  /** `--v8-flags` for the child, if any. */
+  /** `--v8-flags` for the child (default: those of the root's `serve` task). */
   v8Flags?: string;
   /** Keep stderr to read it (`piped`) or drop it (`null`, the default). */
   stderr?: "piped" | "null";
+}
+
+/**
+ * The `--v8-flags` of the `serve` task in `root`'s deno.json, so the
+ * benchmarks run the server as `deno task serve` does (one place sets them).
+ *
+ * @param root The repository root.
+ * @returns The flags' value, or `""` when the task sets none.
+ */
+export async function serveTaskV8Flags(root: string): Promise<string> {
+  const config = JSON.parse(await Deno.readTextFile(`${root}/deno.json`));
+  const task = config.tasks?.serve;
+  const command: string = typeof task === "string" ? task : task?.command ?? "";
+  return command.match(/--v8-flags=(\S+)/)?.[1] ?? "";
 }
 
 /**
@@ -32,10 +46,11 @@ export interface ServeProcessOptions {
 export async function startServeProcess(
   options: ServeProcessOptions,
 ): Promise<ServeProcess> {
+  const v8Flags = options.v8Flags ?? await serveTaskV8Flags(options.root);
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
-      ...(options.v8Flags ? [`--v8-flags=${options.v8Flags}`] : []),
+      ...(v8Flags ? [`--v8-flags=${v8Flags}`] : []),
       "--allow-read",
       "--allow-env",
       "--allow-net",

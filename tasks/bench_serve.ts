@@ -39,6 +39,10 @@ as the ceiling.`,
     },
     "max-batch": { arg: "N", default: "32", help: "micro-batch size" },
     "window-ms": { arg: "MS", default: "2", help: "micro-batch window" },
+    "v8-flags": {
+      arg: "FLAGS",
+      help: "V8 flags for the server process (default: the serve task's)",
+    },
   },
 });
 const duration = Number(flags.duration);
@@ -148,6 +152,7 @@ interface Row {
 function startServe(batching: boolean): Promise<ServeProcess> {
   return startServeProcess({
     root: ROOT,
+    v8Flags: flags["v8-flags"],
     args: [
       "--model",
       modelDir!,

@@ -43,7 +43,7 @@ p50/p99, mean batch, RSS).`,
     },
     "v8-flags": {
       arg: "FLAGS",
-      help: "V8 flags for the server process (e.g. heap sizing)",
+      help: "V8 flags for the server process (default: the serve task's)",
     },
     "only-load": {
       help: `skip the big-image and refusal measurements (their memory
@@ -241,9 +241,9 @@ async function memory(): Promise<string> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const read = (name: string) =>
     Number(text.match(new RegExp(`^${name} (\\S+)$`, "m"))?.[1]) / 2 ** 20;
-  return `heap used ${read("deno_heap_used_bytes").toFixed(1)} MiB, external ${
-    read("deno_external_memory_bytes").toFixed(1)
-  } MiB`;
+  return `heap used ${read("deno_heap_used_bytes").toFixed(1)} MiB, total ${
+    read("deno_heap_total_bytes").toFixed(1)
+  } MiB, external ${read("deno_external_memory_bytes").toFixed(1)} MiB`;
 }
 await load(warmup);
 console.log(`after warm-up: ${await memory()}`);

@@ -69,6 +69,8 @@ export interface ServeApp {
   ready: boolean;
   /** Stops taking predictions, waits for queued ones, stops the decode workers. */
   drain(): Promise<void>;
+  /** Zeroes the counters of `/metrics` and `/v1/stats` (after the warm-up). */
+  resetCounters(): void;
 }
 
 // Hono's logger colours the status on a terminal; a log line has no colours.
@@ -140,6 +142,11 @@ export function createApp(options: AppOptions): ServeApp {
       served.ready = false;
       await batcher.close();
       decoder.close();
+    },
+    resetCounters() {
+      metrics.reset();
+      batcher.resetStats();
+      decoder.resetStats();
     },
   };
 

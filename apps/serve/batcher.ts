@@ -91,7 +91,7 @@ export class MicroBatcher {
   #running = false;
   #closed = false;
   #idleWaiters: (() => void)[] = [];
-  readonly #stats: BatcherStats = { batches: 0, images: 0, largestBatch: 0 };
+  #stats: BatcherStats = { batches: 0, images: 0, largestBatch: 0 };
 
   /** @param runner the model; @param options batching limits */
   constructor(runner: ModelRunner, options: MicroBatcherOptions) {
@@ -117,6 +117,11 @@ export class MicroBatcher {
   /** Counters since start. */
   get stats(): BatcherStats {
     return { ...this.#stats };
+  }
+
+  /** Zeroes the counters. */
+  resetStats(): void {
+    this.#stats = { batches: 0, images: 0, largestBatch: 0 };
   }
 
   /** Images waiting for a model call. */

@@ -7,6 +7,7 @@ import {
   type ServeLimits,
 } from "./context.ts";
 import { defaultDecodeWorkers } from "./decode_pool.ts";
+import { DEFAULT_WARM_UP_REQUESTS, WARM_UP_MAX_MS } from "./warm_up.ts";
 
 /** Everything `deno task serve` was asked to do. */
 export interface ServeConfig {
@@ -38,6 +39,8 @@ export interface ServeConfig {
   decodeWorkers: number;
   /** Uploads waiting for a decode worker before answering 503. */
   maxDecodeQueue: number;
+  /** Blank-image requests sent through the app before listening; 0: none. */
+  warmUpRequests: number;
   /** Origins allowed to call the API from a browser (CORS); empty: CORS off. */
   corsOrigins: string[];
   /** Whether each request is logged to stderr. */
@@ -98,6 +101,13 @@ Decoding:
   --decode-workers N   worker threads decoding uploads (default: ${defaultDecodeWorkers()})
   --max-decode-queue N uploads waiting for a worker before answering 503
                        (default: 256)
+  --warm-up-requests N blank-image predictions sent through the whole app
+                       (in-process, not counted in /metrics) before the
+                       server listens, so its code and memory are at their
+                       working size from the first client; stops after
+                       ${
+  WARM_UP_MAX_MS / 1000
+} s on a slow device (default: ${DEFAULT_WARM_UP_REQUESTS}; 0: off)
 
 Micro-batching:
   --max-batch N        most images per model call (default: ${DEFAULT_BATCHING.maxBatch})
@@ -145,6 +155,7 @@ const STRING_FLAGS = [
   "body-timeout-ms",
   "decode-workers",
   "max-decode-queue",
+  "warm-up-requests",
   "header-timeout-ms",
   "idle-timeout-ms",
 ] as const;
@@ -286,6 +297,13 @@ export function parseServeArgs(args: string[]): ServeConfig {
       64,
     ),
     maxDecodeQueue: integerFlag(flags, "max-decode-queue", 256, 0),
+    warmUpRequests: integerFlag(
+      flags,
+      "warm-up-requests",
+      DEFAULT_WARM_UP_REQUESTS,
+      0,
+      1_000_000,
+    ),
     corsOrigins,
     accessLog: flags["access-log"] as boolean,
     headerTimeoutMs: integerFlag(flags, "header-timeout-ms", 0, 0, 3_600_000),

@@ -10,6 +10,7 @@ Deno.test("parseServeArgs: defaults bind loopback and batch", () => {
   assertEquals(config.model, undefined);
   assertEquals(config.runsDir, "runs");
   assertEquals(config.help, false);
+  assertEquals(config.warmUpRequests, 1000);
 });
 
 Deno.test("parseServeArgs: reads every flag", () => {
@@ -49,6 +50,8 @@ Deno.test("parseServeArgs: reads every flag", () => {
     "3",
     "--max-decode-queue",
     "0",
+    "--warm-up-requests",
+    "0",
     "--cors-origin",
     "https://a.example",
     "--cors-origin=http://b.example:8080",
@@ -70,7 +73,10 @@ Deno.test("parseServeArgs: reads every flag", () => {
     maxJsonBytes: 400,
     bodyTimeoutMs: 600,
   });
-  assertEquals([config.decodeWorkers, config.maxDecodeQueue], [3, 0]);
+  assertEquals(
+    [config.decodeWorkers, config.maxDecodeQueue, config.warmUpRequests],
+    [3, 0, 0],
+  );
   assertEquals(config.corsOrigins, [
     "https://a.example",
     "http://b.example:8080",
@@ -116,6 +122,11 @@ Deno.test("parseServeArgs: unknown flags, stray arguments and bad values are Usa
     "--port must be an integer from 0 to 65535",
   );
   assertThrows(() => parseServeArgs(["--port", ""]), UsageError, "--port");
+  assertThrows(
+    () => parseServeArgs(["--warm-up-requests", "-1"]),
+    UsageError,
+    "--warm-up-requests",
+  );
   assertThrows(
     () => parseServeArgs(["--max-batch", "0"]),
     UsageError,

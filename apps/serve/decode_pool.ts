@@ -109,7 +109,7 @@ export class DecodePool {
   readonly #queue: Job[] = [];
   #nextId = 0;
   #closed = false;
-  readonly #stats = { decoded: 0, failed: 0, crashed: 0, recycled: 0 };
+  #stats = { decoded: 0, failed: 0, crashed: 0, recycled: 0 };
 
   /** @param options pool size and queue limit */
   constructor(options: DecodePoolOptions) {
@@ -124,6 +124,11 @@ export class DecodePool {
       );
     }
     this.#options = { ...options };
+  }
+
+  /** Zeroes the counters. */
+  resetStats(): void {
+    this.#stats = { decoded: 0, failed: 0, crashed: 0, recycled: 0 };
   }
 
   /** Counters and the current load. */

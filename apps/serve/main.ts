@@ -5,6 +5,7 @@ import { createApp } from "./app.ts";
 import type { MicroBatcherOptions } from "./batcher.ts";
 import { HELP, parseServeArgs, type ServeConfig } from "./cli.ts";
 import { loadRunner, warmUp } from "./model.ts";
+import { warmUpRequests } from "./warm_up.ts";
 import { findNewestCompleteRun, readRunTeachers } from "./runs.ts";
 import { startServer } from "./server.ts";
 
@@ -105,6 +106,24 @@ export async function main(
       accessLog: config.accessLog ? (line) => console.error(line) : undefined,
     });
     await served.decoder.warm(runner.info.input);
+    const warmStart = performance.now();
+    const warmed = await warmUpRequests(
+      served,
+      config.warmUpRequests,
+      // below both queues' limits, so no warm-up request is turned away
+      Math.min(
+        128,
+        config.maxQueue,
+        config.decodeWorkers + config.maxDecodeQueue,
+      ),
+    );
+    if (warmed > 0) {
+      console.error(
+        `serve: warmed up with ${warmed} predictions in ${
+          Math.round(performance.now() - warmStart)
+        } ms`,
+      );
+    }
   } catch (error) {
     return failed(error);
   }

@@ -109,7 +109,16 @@ Deno.test("serve loads the newest complete run and on SIGTERM finishes in-flight
   // The model call waits for a line on stdin (the programmatic hook of
   // _main_gated.ts): the signal lands while the request is surely in flight.
   const child = serve(
-    ["--runs", runs, "--port", "0", "--no-access-log"],
+    // no warm-up: its model calls would wait for stdin lines too
+    [
+      "--runs",
+      runs,
+      "--port",
+      "0",
+      "--no-access-log",
+      "--warm-up-requests",
+      "0",
+    ],
     "apps/serve/_main_gated.ts",
   ).spawn();
   const stdin = child.stdin.getWriter();

@@ -56,8 +56,8 @@ function label(value: string): string {
  */
 export class Metrics {
   readonly #requests = new Map<string, number>();
-  readonly #latency = new Histogram(LATENCY_BUCKETS);
-  readonly #batches = new Histogram(BATCH_BUCKETS);
+  #latency = new Histogram(LATENCY_BUCKETS);
+  #batches = new Histogram(BATCH_BUCKETS);
   #gauges: MetricsGauges | undefined;
 
   /** Sets where the queue gauges are read from. */
@@ -72,6 +72,13 @@ export class Metrics {
     }",status="${status}"`;
     this.#requests.set(key, (this.#requests.get(key) ?? 0) + 1);
     this.#latency.observe(seconds);
+  }
+
+  /** Forgets every count; the gauges stay. */
+  reset(): void {
+    this.#requests.clear();
+    this.#latency = new Histogram(LATENCY_BUCKETS);
+    this.#batches = new Histogram(BATCH_BUCKETS);
   }
 
   /** Counts one model call of `size` images. */
