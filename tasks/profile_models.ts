@@ -17,7 +17,7 @@ import {
   describeBackend,
   initBackend,
 } from "@vitkd/backend";
-import { buildModel } from "@vitkd/models";
+import { buildModel, foldBatchNorm } from "@vitkd/models";
 
 const { args, fail } = parseTaskArgs({
   command: "deno task profile:models",
@@ -46,6 +46,10 @@ if (args.mode !== "infer" && args.mode !== "train") {
 const info = await initBackend({ backend: args.backend as BackendChoice });
 console.log(`backend: ${describeBackend(info)}`);
 const model = buildModel(args.model, { seed: 1 });
+// inference as precompute and bench:models run it: batch norms folded
+const inference = args.mode === "infer"
+  ? (await foldBatchNorm(model)).model
+  : model;
 const [h, w, c] = model.inputs[0].shape.slice(1) as number[];
 const classes = model.outputs[0].shape[1] as number;
 const x = tf.randomNormal([batch, h, w, c], 0, 1, "float32", 1);
@@ -57,7 +61,7 @@ const optimizer = tf.train.adam(1e-3);
 
 function step(): tf.Tensor {
   if (args.mode === "infer") {
-    const out = model.predict(x, { batchSize: batch });
+    const out = inference.predict(x, { batchSize: batch });
     const heads = Array.isArray(out) ? out : [out];
     return tf.addN(heads);
   }

@@ -4,7 +4,7 @@ import {
   type StoreEncoding as StoreFileEncoding,
   type StoreTeacher,
 } from "@vitkd/logit-store";
-import { loadModel, weightFingerprint } from "@vitkd/models";
+import { foldBatchNorm, loadModel, weightFingerprint } from "@vitkd/models";
 import type * as tf from "@tensorflow/tfjs";
 import type { StoreEncoding, TrainConfig } from "./config.ts";
 import type { RunContext } from "./context.ts";
@@ -36,7 +36,7 @@ export function storeBaseSeed(config: TrainConfig): number {
 export interface LoadedTeacher {
   /** The store's view of the teacher. */
   store: StoreTeacher;
-  /** The model (dispose when done). */
+  /** The model for inference, batch norms folded (dispose when done). */
   model: tf.LayersModel;
 }
 
@@ -46,13 +46,24 @@ export async function loadTeachers(ctx: RunContext): Promise<LoadedTeacher[]> {
   const loaded: LoadedTeacher[] = [];
   try {
     for (const [i, name] of names.entries()) {
-      const { model } = await loadModel(ctx.paths.teacher(name));
+      const { model: saved } = await loadModel(ctx.paths.teacher(name));
+      let fingerprint: string;
+      let model: tf.LayersModel;
+      try {
+        // the store names the saved weights; the logits come from a copy
+        // whose batch norms are folded into the convolutions (one kernel
+        // each instead of three, the same values up to float rounding)
+        fingerprint = await weightFingerprint(saved);
+        model = (await foldBatchNorm(saved)).model;
+      } finally {
+        saved.dispose();
+      }
       loaded.push({
         model,
         store: {
           name,
           kind: ctx.config.teachers[i],
-          fingerprint: await weightFingerprint(model),
+          fingerprint,
           predict: (x) => model.predict(x) as tf.Tensor2D,
         },
       });

@@ -39,6 +39,7 @@ export { buildResNet, type SpatialOperator } from "./resnet.ts";
 export { buildVit } from "./vit.ts";
 export { layerFlops, type ModelStats, modelStats } from "./stats.ts";
 export { predictLogitsPerHead, predictProbabilities } from "./predict.ts";
+export { foldBatchNorm, type FoldedModel } from "./fold_batch_norm.ts";
 export {
   denoFolderHandler,
   type InputNormalization,
