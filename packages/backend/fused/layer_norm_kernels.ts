@@ -9,6 +9,8 @@ import {
 } from "./heap_kernel.ts";
 import { LoopId } from "../native/loops.ts";
 import { runHeapLoop } from "./parallel_loops.ts";
+import { activeDnnlRows } from "../native/_dnnl_rows.ts";
+import { byteOffset, heapBuffer } from "../native/heap.ts";
 
 /** Kernel name: layer norm over the last axis; outputs y, mean, 1/std. */
 export const LAYER_NORM = "VitkdLayerNorm";
@@ -38,9 +40,10 @@ function widthOf(
 }
 
 /**
- * `y = (x - mean) / sqrt(var + epsilon) * gamma + beta` per row, in one
- * pass over the heap (loops.ts; large inputs split by rows with the helper
- * thread).
+ * `y = (x - mean) / sqrt(var + epsilon) * gamma + beta` per row: by oneDNN
+ * (vectorised, on its threads) when the oneDNN kernels are on, its variance
+ * then turned into 1/std; else in one pass over the heap (loops.ts; large
+ * inputs split by rows with the helper thread).
  */
 export const layerNormConfig: tf.KernelConfig = wasmConfig(
   LAYER_NORM,
@@ -56,6 +59,26 @@ export const layerNormConfig: tf.KernelConfig = wasmConfig(
     const y = backend.makeOutput([...x.shape], "float32");
     const mean = backend.makeOutput(rowShape, "float32");
     const inverse = backend.makeOutput(rowShape, "float32");
+    const dnnl = activeDnnlRows();
+    if (
+      dnnl && rows > 0 &&
+      dnnl.run(
+          "layerNorm",
+          rows,
+          width,
+          heapBuffer(backend),
+          [x, y, gamma, beta, mean, inverse].map((t) => byteOffset(backend, t)),
+          epsilon,
+        ) === undefined
+    ) {
+      // oneDNN wrote the variance where the gradient wants 1/std
+      const heap = heapOf(backend);
+      const at = floatOffset(backend, inverse);
+      for (let r = 0; r < rows; r++) {
+        heap[at + r] = 1 / Math.sqrt(heap[at + r] + epsilon);
+      }
+      return [y, mean, inverse];
+    }
     runHeapLoop(
       backend,
       LoopId.LayerNorm,

@@ -11,6 +11,32 @@ import {
 import { release, runKernel } from "../native/heap.ts";
 import { LoopId } from "../native/loops.ts";
 import { runHeapLoop } from "./parallel_loops.ts";
+import { activeDnnlRows } from "../native/_dnnl_rows.ts";
+import { byteOffset, heapBuffer } from "../native/heap.ts";
+
+// Runs oneDNN's `kind` from x into a new output when the oneDNN kernels are
+// on and it takes the shape; undefined otherwise (the caller's own path).
+function dnnlRows(
+  backend: FusedBackend,
+  kind: "gelu" | "softmax",
+  x: tf.TensorInfo,
+): tf.TensorInfo | undefined {
+  const rows = activeDnnlRows();
+  const width = x.shape[x.shape.length - 1] ?? 1;
+  const size = sizeOf(x.shape);
+  if (!rows || width === 0 || size === 0) return undefined;
+  const y = backend.makeOutput([...x.shape], "float32");
+  const refused = rows.run(
+    kind,
+    size / width,
+    width,
+    heapBuffer(backend),
+    [byteOffset(backend, x), byteOffset(backend, y)],
+  );
+  if (refused === undefined) return y;
+  release(backend, y);
+  return undefined;
+}
 
 /** Kernel name: softmax over the last axis. */
 export const SOFTMAX = "VitkdSoftmax";
@@ -30,15 +56,19 @@ function expOf(backend: FusedBackend, x: tf.TensorInfo): tf.TensorInfo {
 }
 
 /**
- * `softmax(x)` over the last axis by the stock wasm Softmax kernel
- * (XNNPACK, SIMD); a kernel of its own so that its gradient is the single
- * fused {@linkcode softmaxGradConfig} instead of tfjs' four-kernel chain.
+ * `softmax(x)` over the last axis by oneDNN (vectorised, on its threads)
+ * when the oneDNN kernels are on, else by the stock wasm Softmax kernel
+ * (XNNPACK, SIMD, one thread); a kernel of its own so that its gradient is
+ * the single fused {@linkcode softmaxGradConfig} instead of tfjs'
+ * four-kernel chain.
  */
 export const softmaxConfig: tf.KernelConfig = wasmConfig(
   SOFTMAX,
   (inputs, _attrs, backend) => {
     const { x } = inputs;
     requireFloat(SOFTMAX, "x", x);
+    const y = dnnlRows(backend, "softmax", x);
+    if (y) return y;
     return runKernel("Softmax", backend, { logits: x }, {
       dim: x.shape.length - 1,
     });
@@ -111,11 +141,15 @@ export const geluConfig: tf.KernelConfig = wasmConfig(
   },
 );
 
+// At inference oneDNN's erf GELU when the oneDNN kernels are on (vectorised;
+// the heap loop is scalar JavaScript), else the rational fit on both threads.
 function geluWithoutSlope(
   backend: FusedBackend,
   x: tf.TensorInfo,
   size: number,
 ): tf.TensorInfo {
+  const fast = dnnlRows(backend, "gelu", x);
+  if (fast) return fast;
   const y = backend.makeOutput([...x.shape], "float32");
   runHeapLoop(backend, LoopId.GeluInference, [
     floatOffset(backend, x),

@@ -13,6 +13,7 @@ import {
   type DnnlForwardOptions,
 } from "./_dnnl_conv.ts";
 import { type ConvPlan, fallback, type KernelArgs } from "./_conv_plan.ts";
+import { PrimitiveCache } from "./_dnnl_objects.ts";
 import {
   byteOffset,
   heapBuffer,
@@ -53,10 +54,12 @@ function planKey(
  * first), and a shape the library refused is remembered with the reason.
  */
 export class DnnlConvCache {
-  readonly #made = new Map<string, DnnlConvPrimitive | string>();
+  readonly #made: PrimitiveCache<DnnlConvPrimitive>;
 
   /** Builds on `dnnl`, keeping at most `capacity` primitives. */
-  constructor(readonly dnnl: Dnnl, readonly capacity = 64) {}
+  constructor(readonly dnnl: Dnnl, readonly capacity = 64) {
+    this.#made = new PrimitiveCache(dnnl, capacity);
+  }
 
   /** The primitive for this call, or why oneDNN cannot run it. */
   get(
@@ -64,40 +67,21 @@ export class DnnlConvCache {
     plan: ConvPlan,
     options: DnnlForwardOptions = { bias: false },
   ): DnnlConvPrimitive | string {
-    const key = planKey(kind, plan, options);
-    const known = this.#made.get(key);
-    if (known !== undefined) return known;
-    let made: DnnlConvPrimitive | string;
     const threads = threadsFor(this.dnnl, kind, plan);
-    try {
-      made = this.dnnl.withThreads(
-        threads,
-        () => buildPrimitive(this.dnnl, kind, plan, options, threads),
-      );
-    } catch (error) {
-      made = (error as Error).message;
-    }
-    if (this.#made.size >= this.capacity) {
-      const [oldest, entry] = this.#made.entries().next().value!;
-      if (typeof entry !== "string") entry.destroy();
-      this.#made.delete(oldest);
-    }
-    this.#made.set(key, made);
-    return made;
+    return this.#made.get(
+      planKey(kind, plan, options),
+      threads,
+      () => buildPrimitive(this.dnnl, kind, plan, options, threads),
+    );
   }
 
   /** Each cached key with the implementation chosen or the reason refused. */
   report(): [string, string][] {
-    return [...this.#made].map((
-      [key, entry],
-    ) => [key, typeof entry === "string" ? `refused: ${entry}` : entry.impl]);
+    return this.#made.report();
   }
 
   /** Frees every primitive. */
   clear(): void {
-    for (const entry of this.#made.values()) {
-      if (typeof entry !== "string") entry.destroy();
-    }
     this.#made.clear();
   }
 }

@@ -173,3 +173,51 @@ export function execute(
     `dnnl_primitive_execute (${what})`,
   );
 }
+
+/**
+ * Primitives made on first use, one per key, at most `capacity` kept (the
+ * oldest freed first); a key the library refused is kept with the reason,
+ * so it is not asked again.
+ */
+export class PrimitiveCache<
+  T extends { readonly impl: string; destroy(): void },
+> {
+  readonly #made = new Map<string, T | string>();
+
+  /** Builds on `dnnl`, keeping at most `capacity` primitives. */
+  constructor(readonly dnnl: Dnnl, readonly capacity = 64) {}
+
+  /** The primitive for `key`, built with OpenMP's team at `threads` on first use, or why not. */
+  get(key: string, threads: number, build: () => T): T | string {
+    const known = this.#made.get(key);
+    if (known !== undefined) return known;
+    let made: T | string;
+    try {
+      made = this.dnnl.withThreads(threads, build);
+    } catch (error) {
+      made = (error as Error).message;
+    }
+    if (this.#made.size >= this.capacity) {
+      const [oldest, entry] = this.#made.entries().next().value!;
+      if (typeof entry !== "string") entry.destroy();
+      this.#made.delete(oldest);
+    }
+    this.#made.set(key, made);
+    return made;
+  }
+
+  /** Each cached key with the implementation chosen or the reason refused. */
+  report(): [string, string][] {
+    return [...this.#made].map((
+      [key, entry],
+    ) => [key, typeof entry === "string" ? `refused: ${entry}` : entry.impl]);
+  }
+
+  /** Frees every primitive. */
+  clear(): void {
+    for (const entry of this.#made.values()) {
+      if (typeof entry !== "string") entry.destroy();
+    }
+    this.#made.clear();
+  }
+}

@@ -10,7 +10,7 @@ import {
   readEnv,
 } from "./_native_env.ts";
 
-/** The oneDNN 2.x C functions the native convolutions call, for `Deno.dlopen`. */
+/** The oneDNN 2.x C functions the native kernels call, for `Deno.dlopen`. */
 export const DNNL_SYMBOLS = {
   dnnl_version: { parameters: [], result: "pointer" },
   dnnl_engine_create: {
@@ -74,6 +74,18 @@ export const DNNL_SYMBOLS = {
       "buffer", // padding_l
       "buffer", // padding_r
     ],
+    result: "i32",
+  },
+  dnnl_eltwise_forward_desc_init: {
+    parameters: ["buffer", "i32", "i32", "buffer", "f32", "f32"],
+    result: "i32",
+  },
+  dnnl_softmax_forward_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "i32"],
+    result: "i32",
+  },
+  dnnl_layer_normalization_forward_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "buffer", "f32", "u32"],
     result: "i32",
   },
   dnnl_primitive_desc_create: {

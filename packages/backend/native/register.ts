@@ -10,6 +10,7 @@ import type { BlasHelper } from "./blas_helper.ts";
 import { type Dnnl, type DnnlStatus, openDnnl } from "./dnnl.ts";
 import { dnnlConv2DConfig } from "./dnnl_conv2d.ts";
 import { dnnlCache } from "./_dnnl_kernel.ts";
+import { setRowsDnnl } from "./_dnnl_rows.ts";
 import { dnnlFusedConv2DConfig } from "./dnnl_fused_conv2d.ts";
 import { dnnlConv2DBackpropInputConfig } from "./dnnl_conv2d_backprop_input.ts";
 import { dnnlConv2DBackpropFilterConfig } from "./dnnl_conv2d_backprop_filter.ts";
@@ -185,6 +186,8 @@ export function enableNativeKernels(
   displaced = saved;
   enabled = blas;
   dnnlEnabled = layered;
+  // the fused ViT kernels use oneDNN's row operations while its kernels are on
+  setRowsDnnl(layered.length > 0 ? options.dnnl : undefined);
   return [...saved.keys()];
 }
 
@@ -211,4 +214,5 @@ export function disableNativeKernels(): void {
   displaced = undefined;
   enabled = undefined;
   dnnlEnabled = [];
+  setRowsDnnl(undefined);
 }

@@ -1,0 +1,242 @@
+// oneDNN's exact (erf) GELU, its softmax and its layer norm over the last
+// axis, on the wasm
+// heap: one primitive per shape, made on first use and kept, whose memory
+// objects point into the heap at each call (no copies). Vectorised and on
+// oneDNN's threads, where the fused ViT kernels' heap loops are scalar
+// JavaScript. Private to the fused kernels (through register.ts).
+import { checkStatus, type Dnnl } from "./dnnl.ts";
+import { heapPointer } from "./heap.ts";
+import {
+  execArgs,
+  execute,
+  heapMemory,
+  implName,
+  memoryDesc,
+  Owned,
+  primitive,
+  PrimitiveCache,
+  primitiveDesc,
+  setHandle,
+} from "./_dnnl_objects.ts";
+
+// dnnl_types.h values (oneDNN 2.x).
+const TAG_A = 2;
+const TAG_AB = 3;
+const FORWARD_INFERENCE = 96;
+const FORWARD_TRAINING = 64;
+const ELTWISE_GELU_ERF = 0x30;
+const USE_SCALE_AND_SHIFT = 0x8 | 0x10;
+const ARG = {
+  src: 1,
+  dst: 17,
+  mean: 49,
+  variance: 50,
+  scale: 51,
+  shift: 52,
+} as const;
+// sizeof(dnnl_eltwise_desc_t) and dnnl_softmax_desc_t are under 2 KiB in
+// 2.6; the buffers leave room for other 2.x releases.
+const OP_DESC_BYTES = 8192;
+// Below this many elements a primitive runs on one thread: waking OpenMP's
+// second thread costs more than it saves.
+const MIN_SHARED_ELEMENTS = 65536;
+
+/** A row operation made for one shape. */
+export interface DnnlRowOp {
+  /** The implementation oneDNN chose (e.g. `jit:avx512_core`). */
+  readonly impl: string;
+  /** The threads it was made for, and runs with. */
+  readonly threads: number;
+  /**
+   * Runs on the heap at these byte offsets: src and dst; for `layerNorm`
+   * also gamma, beta, mean and variance (one per row).
+   */
+  run(heap: ArrayBufferLike, offsets: readonly number[]): void;
+  /** Frees the library's objects. */
+  destroy(): void;
+}
+
+/**
+ * Which operation: `gelu` (forward, no slope), `softmax` or `layerNorm`
+ * (with its mean and variance), each over the last axis.
+ */
+export type DnnlRowKind = "gelu" | "softmax" | "layerNorm";
+
+function opDesc(
+  dnnl: Dnnl,
+  kind: DnnlRowKind,
+  md: Uint8Array<ArrayBuffer>,
+  rows: number,
+  epsilon: number,
+): Uint8Array<ArrayBuffer> {
+  const s = dnnl.symbols;
+  const desc = new Uint8Array(OP_DESC_BYTES);
+  let status: number;
+  if (kind === "gelu") {
+    status = s.dnnl_eltwise_forward_desc_init(
+      desc,
+      FORWARD_INFERENCE,
+      ELTWISE_GELU_ERF,
+      md,
+      0,
+      0,
+    );
+  } else if (kind === "softmax") {
+    // the training forward: its output is what the gradient reads
+    status = s.dnnl_softmax_forward_desc_init(desc, FORWARD_TRAINING, md, 1);
+  } else {
+    // the training forward, so that the statistics are outputs
+    status = s.dnnl_layer_normalization_forward_desc_init(
+      desc,
+      FORWARD_TRAINING,
+      md,
+      memoryDesc(s, [rows], TAG_A),
+      epsilon,
+      USE_SCALE_AND_SHIFT,
+    );
+  }
+  checkStatus(status, `oneDNN ${kind} descriptor`);
+  return desc;
+}
+
+function build(
+  dnnl: Dnnl,
+  kind: DnnlRowKind,
+  rows: number,
+  width: number,
+  epsilon: number,
+  threads: number,
+): DnnlRowOp {
+  const s = dnnl.symbols;
+  const owned = new Owned(s);
+  try {
+    const md = memoryDesc(s, [rows, width], TAG_AB);
+    const pd = primitiveDesc(
+      dnnl,
+      owned,
+      opDesc(dnnl, kind, md, rows, epsilon),
+      null,
+      null,
+      kind,
+    );
+    const roles: [number, Uint8Array<ArrayBuffer>][] = [
+      [ARG.src, md],
+      [ARG.dst, md],
+    ];
+    if (kind === "layerNorm") {
+      const channel = memoryDesc(s, [width], TAG_A);
+      const row = memoryDesc(s, [rows], TAG_A);
+      roles.push(
+        [ARG.scale, channel],
+        [ARG.shift, channel],
+        [ARG.mean, row],
+        [ARG.variance, row],
+      );
+    }
+    const memories = roles.map(([, desc]) => heapMemory(dnnl, owned, desc));
+    const op = primitive(dnnl, owned, pd);
+    const args = execArgs(roles.map(([arg], i) => [arg, memories[i]]));
+    return {
+      impl: implName(s, pd),
+      threads,
+      run(heap, offsets) {
+        if (offsets.length !== memories.length) {
+          throw new Error(
+            `oneDNN ${kind}: ${memories.length} offsets expected, got ${offsets.length}`,
+          );
+        }
+        const base = heapPointer(heap);
+        memories.forEach((m, i) => setHandle(s, m, base, offsets[i]));
+        execute(dnnl, op, args, kind);
+        checkStatus(s.dnnl_stream_wait(dnnl.stream), "dnnl_stream_wait");
+      },
+      destroy: () => owned.destroy(),
+    };
+  } catch (error) {
+    owned.destroy();
+    throw error;
+  }
+}
+
+/**
+ * The row operations made so far, one per kind and shape (at most
+ * `capacity`, the oldest freed first); a shape oneDNN refused is remembered
+ * with the reason.
+ */
+export class DnnlRowCache {
+  readonly #made: PrimitiveCache<DnnlRowOp>;
+
+  /** Builds on `dnnl`, keeping at most `capacity` primitives. */
+  constructor(readonly dnnl: Dnnl, readonly capacity = 64) {
+    this.#made = new PrimitiveCache(dnnl, capacity);
+  }
+
+  /** The operation for `rows` x `width` floats, or why oneDNN cannot run it. */
+  get(
+    kind: DnnlRowKind,
+    rows: number,
+    width: number,
+    epsilon = 0,
+  ): DnnlRowOp | string {
+    const key = kind === "layerNorm"
+      ? `${kind},${rows},${width},${epsilon}`
+      : `${kind},${rows},${width}`;
+    const threads = rows * width < MIN_SHARED_ELEMENTS ? 1 : this.dnnl.threads;
+    return this.#made.get(
+      key,
+      threads,
+      () => build(this.dnnl, kind, rows, width, epsilon, threads),
+    );
+  }
+
+  /**
+   * Runs `kind` over `rows` x `width` floats of `heap` at the byte
+   * `offsets` ({@linkcode DnnlRowOp.run}); returns why not (the caller runs
+   * its own loop) when oneDNN refused the shape or failed.
+   */
+  run(
+    kind: DnnlRowKind,
+    rows: number,
+    width: number,
+    heap: ArrayBufferLike,
+    offsets: readonly number[],
+    epsilon = 0,
+  ): string | undefined {
+    const op = this.get(kind, rows, width, epsilon);
+    if (typeof op === "string") return op;
+    try {
+      this.dnnl.withThreads(op.threads, () => op.run(heap, offsets));
+    } catch (error) {
+      return (error as Error).message;
+    }
+    return undefined;
+  }
+
+  /** Each cached key with the implementation chosen or the reason refused. */
+  report(): [string, string][] {
+    return this.#made.report();
+  }
+}
+
+const caches = new WeakMap<Dnnl, DnnlRowCache>();
+let active: Dnnl | undefined;
+
+/** Sets the library the row operations use (register.ts: while its kernels are on). */
+export function setRowsDnnl(dnnl: Dnnl | undefined): void {
+  active = dnnl;
+}
+
+/**
+ * oneDNN's row operations for the fused ViT kernels while the oneDNN
+ * kernels are enabled; undefined otherwise (the kernels then run their own
+ * heap loops).
+ */
+export function activeDnnlRows(): DnnlRowCache | undefined {
+  if (!active) return undefined;
+  let cache = caches.get(active);
+  if (!cache) {
+    cache = new DnnlRowCache(active);
+    caches.set(active, cache);
+  }
+  return cache;
+}

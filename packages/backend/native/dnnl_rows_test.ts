@@ -1,0 +1,123 @@
+// The fused ViT kernels' oneDNN paths (GELU at inference, softmax, layer
+// norm) against
+// the cpu backend, and that they are the ones taken. Skipped, with the
+// reason, where libdnnl (Debian: libdnnl2) is absent.
+import * as tf from "@tensorflow/tfjs";
+import "@tensorflow/tfjs-backend-wasm";
+import { assert, assertEquals } from "@std/assert";
+import {
+  assertAllClose,
+  onBackend,
+  seeded,
+  toTensor,
+} from "../wasm_kernels/_test_util.ts";
+import { fusedGelu, fusedLayerNorm, fusedSoftmax } from "../fused/ops.ts";
+import { registerFusedKernels } from "../fused/register.ts";
+import { activeDnnlRows } from "./_dnnl_rows.ts";
+import {
+  disableNativeKernels,
+  enableNativeKernels,
+  loadNativeBlas,
+  loadNativeDnnl,
+} from "./register.ts";
+
+registerFusedKernels();
+const { dnnl, status } = loadNativeDnnl();
+const ignore = !dnnl;
+if (ignore) console.warn(`oneDNN row-op tests skipped: ${status.reason}`);
+
+const gelu = (a: tf.Tensor) =>
+  tf.mul(a, tf.mul(0.5, tf.add(1, tf.erf(tf.div(a, Math.SQRT2)))));
+const EPSILON = 1e-6;
+function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) {
+  const { mean, variance } = tf.moments(x, -1, true);
+  return tf.add(
+    tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, EPSILON))), gamma),
+    beta,
+  );
+}
+
+// Both sizes: below the one-thread threshold (65,536) and above it.
+const SHAPES = [[5, 37], [4, 67, 300]];
+
+Deno.test({
+  name:
+    "oneDNN GELU (inference), softmax and layer norm (values and gradients) = cpu; they are the paths taken",
+  ignore,
+  async fn() {
+    await tf.setBackend("wasm");
+    enableNativeKernels(loadNativeBlas().blas, undefined, { dnnl });
+    try {
+      for (const shape of SHAPES) {
+        const width = shape.at(-1)!;
+        const x = seeded(shape, 31, 6);
+        const probe = seeded(shape, 32);
+        const gammaBeta = [seeded([width], 33, 1.5), seeded([width], 34)];
+        const compute = (
+          g: (t: tf.Tensor) => tf.Tensor,
+          s: (t: tf.Tensor) => tf.Tensor,
+          n: typeof layerNorm,
+        ) =>
+        () => {
+          const [a, p, gamma, beta] = [x, probe, ...gammaBeta].map(toTensor);
+          return [
+            g(a),
+            s(a),
+            // large logits: the row max must be subtracted
+            s(tf.mul(a, 10)),
+            tf.grad((t: tf.Tensor) => tf.sum(tf.mul(s(t), p)))(a),
+            // rows offset from 0: the mean must be subtracted
+            n(tf.add(a, 3), gamma, beta),
+            ...tf.grads((t: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+              tf.sum(tf.mul(n(t, g, b), p))
+            )([a, gamma, beta]),
+          ];
+        };
+        const expected = await onBackend(
+          "cpu",
+          compute(gelu, tf.softmax, layerNorm),
+        );
+        const actual = await onBackend(
+          "wasm",
+          compute(
+            (a) => fusedGelu(a, { training: false }),
+            fusedSoftmax,
+            (a, g, b) => fusedLayerNorm(a, g, b, EPSILON),
+          ),
+        );
+        const labels = [
+          "gelu",
+          "softmax",
+          "softmax x10",
+          "softmax gradient",
+          "layer norm",
+          "layer norm dx",
+          "layer norm dgamma",
+          "layer norm dbeta",
+        ];
+        expected.forEach((e, i) =>
+          assertAllClose(
+            actual[i],
+            e,
+            i >= 5 ? { rtol: 1e-4, atol: 1e-4 } : { rtol: 1e-5, atol: 1e-5 },
+            `${labels[i]} [${shape}]`,
+          )
+        );
+        const made = activeDnnlRows()!.report();
+        const rows = shape.slice(0, -1).reduce((a, b) => a * b, 1);
+        for (const kind of ["gelu", "softmax", "layerNorm"]) {
+          const entry = made.find(([key]) =>
+            key.startsWith(`${kind},${rows},${width}`)
+          );
+          assert(
+            entry !== undefined && !entry[1].startsWith("refused"),
+            `oneDNN ${kind} for [${shape}]: ${entry?.[1]} (made: ${made})`,
+          );
+        }
+      }
+    } finally {
+      disableNativeKernels();
+    }
+    assertEquals(activeDnnlRows(), undefined);
+  },
+});
