@@ -122,6 +122,8 @@ export const geluConfig: tf.KernelConfig = wasmConfig(
     const withSlope = attrs.withSlope !== false;
     const size = sizeOf(x.shape);
     if (!withSlope) return [geluWithoutSlope(backend, x, size)];
+    const fast = dnnlGeluWithSlope(backend, x);
+    if (fast) return fast;
     const exponent = backend.makeOutput([...x.shape], "float32");
     const xAt = floatOffset(backend, x);
     runHeapLoop(backend, LoopId.GeluExponent, [
@@ -140,6 +142,40 @@ export const geluConfig: tf.KernelConfig = wasmConfig(
     return [y, slope];
   },
 );
+
+// GELU and its slope by oneDNN when its kernels are on: the forward, then
+// the backward with dy = 1, which is the slope (dx = dy * slope stays one
+// multiply, whichever path made the slope).
+function dnnlGeluWithSlope(
+  backend: FusedBackend,
+  x: tf.TensorInfo,
+): tf.TensorInfo[] | undefined {
+  const rows = activeDnnlRows();
+  const width = x.shape[x.shape.length - 1] ?? 1;
+  const size = sizeOf(x.shape);
+  if (!rows || width === 0 || size === 0) return undefined;
+  const y = dnnlRows(backend, "gelu", x);
+  if (!y) return undefined;
+  const ones = backend.makeOutput([...x.shape], "float32");
+  const slope = backend.makeOutput([...x.shape], "float32");
+  heapOf(backend).fill(
+    1,
+    floatOffset(backend, ones),
+    floatOffset(backend, ones) + size,
+  );
+  const refused = rows.run(
+    "geluSlope",
+    size / width,
+    width,
+    heapBuffer(backend),
+    [x, ones, slope].map((t) => byteOffset(backend, t)),
+  );
+  release(backend, ones);
+  if (refused === undefined) return [y, slope];
+  release(backend, y);
+  release(backend, slope);
+  return undefined;
+}
 
 // At inference oneDNN's erf GELU when the oneDNN kernels are on (vectorised;
 // the heap loop is scalar JavaScript), else the rational fit on both threads.
@@ -166,15 +202,7 @@ export const geluGradConfig: tf.KernelConfig = wasmConfig(
     requireFloat(GELU_GRAD, "dy", dy);
     requireFloat(GELU_GRAD, "slope", slope);
     requireSameShape(GELU_GRAD, ["dy", "slope"], dy, slope);
-    const size = sizeOf(dy.shape);
-    const dx = backend.makeOutput([...dy.shape], "float32");
-    const heap = heapOf(backend);
-    const dyAt = floatOffset(backend, dy);
-    const sAt = floatOffset(backend, slope);
-    const dxAt = floatOffset(backend, dx);
-    for (let i = 0; i < size; i++) {
-      heap[dxAt + i] = heap[dyAt + i] * heap[sAt + i];
-    }
-    return dx;
+    // the stock wasm Multiply: SIMD, where a JS loop is scalar
+    return runKernel("Multiply", backend, { a: dy, b: slope });
   },
 );

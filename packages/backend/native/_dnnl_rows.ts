@@ -29,6 +29,8 @@ const USE_SCALE_AND_SHIFT = 0x8 | 0x10;
 const ARG = {
   src: 1,
   dst: 17,
+  diffSrc: 129,
+  diffDst: 145,
   mean: 49,
   variance: 50,
   scale: 51,
@@ -57,10 +59,11 @@ export interface DnnlRowOp {
 }
 
 /**
- * Which operation: `gelu` (forward, no slope), `softmax` or `layerNorm`
- * (with its mean and variance), each over the last axis.
+ * Which operation: `gelu` (forward), `geluSlope` (GELU's backward: offsets
+ * x, dy, dx), `softmax` or `layerNorm` (with its mean and variance), each
+ * over the last axis.
  */
-export type DnnlRowKind = "gelu" | "softmax" | "layerNorm";
+export type DnnlRowKind = "gelu" | "geluSlope" | "softmax" | "layerNorm";
 
 function opDesc(
   dnnl: Dnnl,
@@ -77,6 +80,15 @@ function opDesc(
       desc,
       FORWARD_INFERENCE,
       ELTWISE_GELU_ERF,
+      md,
+      0,
+      0,
+    );
+  } else if (kind === "geluSlope") {
+    status = s.dnnl_eltwise_backward_desc_init(
+      desc,
+      ELTWISE_GELU_ERF,
+      md,
       md,
       0,
       0,
@@ -99,6 +111,25 @@ function opDesc(
   return desc;
 }
 
+function geluTrainingDesc(
+  dnnl: Dnnl,
+  md: Uint8Array<ArrayBuffer>,
+): Uint8Array<ArrayBuffer> {
+  const desc = new Uint8Array(OP_DESC_BYTES);
+  checkStatus(
+    dnnl.symbols.dnnl_eltwise_forward_desc_init(
+      desc,
+      FORWARD_TRAINING,
+      ELTWISE_GELU_ERF,
+      md,
+      0,
+      0,
+    ),
+    "oneDNN gelu training descriptor",
+  );
+  return desc;
+}
+
 function build(
   dnnl: Dnnl,
   kind: DnnlRowKind,
@@ -111,18 +142,21 @@ function build(
   const owned = new Owned(s);
   try {
     const md = memoryDesc(s, [rows, width], TAG_AB);
+    // a backward primitive takes its forward's descriptor as a hint
+    const hint = kind === "geluSlope"
+      ? primitiveDesc(dnnl, owned, geluTrainingDesc(dnnl, md), null, null, kind)
+      : null;
     const pd = primitiveDesc(
       dnnl,
       owned,
       opDesc(dnnl, kind, md, rows, epsilon),
       null,
-      null,
+      hint,
       kind,
     );
-    const roles: [number, Uint8Array<ArrayBuffer>][] = [
-      [ARG.src, md],
-      [ARG.dst, md],
-    ];
+    const roles: [number, Uint8Array<ArrayBuffer>][] = kind === "geluSlope"
+      ? [[ARG.src, md], [ARG.diffDst, md], [ARG.diffSrc, md]]
+      : [[ARG.src, md], [ARG.dst, md]];
     if (kind === "layerNorm") {
       const channel = memoryDesc(s, [width], TAG_A);
       const row = memoryDesc(s, [rows], TAG_A);

@@ -1,4 +1,4 @@
-// The fused ViT kernels' oneDNN paths (GELU at inference, softmax, layer
+// The fused ViT kernels' oneDNN paths (GELU and its slope, softmax, layer
 // norm) against
 // the cpu backend, and that they are the ones taken. Skipped, with the
 // reason, where libdnnl (Debian: libdnnl2) is absent.
@@ -42,7 +42,7 @@ const SHAPES = [[5, 37], [4, 67, 300]];
 
 Deno.test({
   name:
-    "oneDNN GELU (inference), softmax and layer norm (values and gradients) = cpu; they are the paths taken",
+    "oneDNN GELU, softmax and layer norm (values and gradients) = cpu; they are the paths taken",
   ignore,
   async fn() {
     await tf.setBackend("wasm");
@@ -55,6 +55,7 @@ Deno.test({
         const gammaBeta = [seeded([width], 33, 1.5), seeded([width], 34)];
         const compute = (
           g: (t: tf.Tensor) => tf.Tensor,
+          gt: (t: tf.Tensor) => tf.Tensor,
           s: (t: tf.Tensor) => tf.Tensor,
           n: typeof layerNorm,
         ) =>
@@ -62,6 +63,8 @@ Deno.test({
           const [a, p, gamma, beta] = [x, probe, ...gammaBeta].map(toTensor);
           return [
             g(a),
+            // training: the value and the gradient through the kept slope
+            tf.grad((t: tf.Tensor) => tf.sum(tf.mul(gt(t), p)))(a),
             s(a),
             // large logits: the row max must be subtracted
             s(tf.mul(a, 10)),
@@ -75,18 +78,20 @@ Deno.test({
         };
         const expected = await onBackend(
           "cpu",
-          compute(gelu, tf.softmax, layerNorm),
+          compute(gelu, gelu, tf.softmax, layerNorm),
         );
         const actual = await onBackend(
           "wasm",
           compute(
             (a) => fusedGelu(a, { training: false }),
+            (a) => fusedGelu(a, { training: true }),
             fusedSoftmax,
             (a, g, b) => fusedLayerNorm(a, g, b, EPSILON),
           ),
         );
         const labels = [
           "gelu",
+          "gelu gradient",
           "softmax",
           "softmax x10",
           "softmax gradient",
@@ -99,13 +104,13 @@ Deno.test({
           assertAllClose(
             actual[i],
             e,
-            i >= 5 ? { rtol: 1e-4, atol: 1e-4 } : { rtol: 1e-5, atol: 1e-5 },
+            i >= 6 ? { rtol: 1e-4, atol: 1e-4 } : { rtol: 1e-5, atol: 1e-5 },
             `${labels[i]} [${shape}]`,
           )
         );
         const made = activeDnnlRows()!.report();
         const rows = shape.slice(0, -1).reduce((a, b) => a * b, 1);
-        for (const kind of ["gelu", "softmax", "layerNorm"]) {
+        for (const kind of ["gelu", "geluSlope", "softmax", "layerNorm"]) {
           const entry = made.find(([key]) =>
             key.startsWith(`${kind},${rows},${width}`)
           );
