@@ -10,7 +10,7 @@ import {
 import { LoopId } from "../native/loops.ts";
 import { runHeapLoop } from "./parallel_loops.ts";
 import { activeDnnlRows } from "../native/_dnnl_rows.ts";
-import { byteOffset, heapBuffer } from "../native/heap.ts";
+import { byteOffset, heapBuffer, release } from "../native/heap.ts";
 
 /** Kernel name: layer norm over the last axis; outputs y, mean, 1/std. */
 export const LAYER_NORM = "VitkdLayerNorm";
@@ -99,7 +99,10 @@ export const layerNormConfig: tf.KernelConfig = wasmConfig(
   },
 );
 
-/** dx, dgamma and dbeta of layer norm from dy, x, gamma and the saved mean and 1/std. */
+/**
+ * dx, dgamma and dbeta of layer norm from dy, x, gamma and the saved mean and
+ * 1/std: by oneDNN when its kernels are on, else one pass per row.
+ */
 export const layerNormGradConfig: tf.KernelConfig = wasmConfig(
   LAYER_NORM_GRAD,
   (inputs, _attrs, backend) => {
@@ -118,6 +121,30 @@ export const layerNormGradConfig: tf.KernelConfig = wasmConfig(
     const dx = backend.makeOutput([...x.shape], "float32");
     const dGamma = backend.makeOutput([...gamma.shape], "float32");
     const dBeta = backend.makeOutput([...gamma.shape], "float32");
+    const dnnl = activeDnnlRows();
+    if (dnnl && rows > 0) {
+      // oneDNN wants the variance: 1/inverse² with epsilon 0 gives back the
+      // same 1/std the forward used
+      const variance = backend.makeOutput([rows], "float32");
+      const vAt = floatOffset(backend, variance);
+      const iAt = floatOffset(backend, inverse);
+      const h = heapOf(backend);
+      for (let r = 0; r < rows; r++) {
+        h[vAt + r] = 1 / (h[iAt + r] * h[iAt + r]);
+      }
+      const refused = dnnl.run(
+        "layerNormGrad",
+        rows,
+        width,
+        heapBuffer(backend),
+        [x, mean, variance, dy, gamma, dx, dGamma, dBeta].map((t) =>
+          byteOffset(backend, t)
+        ),
+        0,
+      );
+      release(backend, variance);
+      if (refused === undefined) return [dx, dGamma, dBeta];
+    }
     const heap = heapOf(backend);
     const dyAt = floatOffset(backend, dy);
     const xAt = floatOffset(backend, x);

@@ -24,6 +24,7 @@ const TAG_A = 2;
 const TAG_AB = 3;
 const FORWARD_INFERENCE = 96;
 const FORWARD_TRAINING = 64;
+const BACKWARD = 128;
 const ELTWISE_GELU_ERF = 0x30;
 const USE_SCALE_AND_SHIFT = 0x8 | 0x10;
 const ARG = {
@@ -31,6 +32,8 @@ const ARG = {
   dst: 17,
   diffSrc: 129,
   diffDst: 145,
+  diffScale: 255,
+  diffShift: 256,
   mean: 49,
   variance: 50,
   scale: 51,
@@ -59,11 +62,17 @@ export interface DnnlRowOp {
 }
 
 /**
- * Which operation: `gelu` (forward), `geluSlope` (GELU's backward: offsets
- * x, dy, dx), `softmax` or `layerNorm` (with its mean and variance), each
- * over the last axis.
+ * Which operation, over the last axis: `gelu` (forward), `geluSlope`
+ * (GELU's backward: offsets x, dy, dx), `softmax`, `layerNorm` (offsets x,
+ * y, gamma, beta, mean, variance) or `layerNormGrad` (offsets x, mean,
+ * variance, dy, gamma, dx, dgamma, dbeta).
  */
-export type DnnlRowKind = "gelu" | "geluSlope" | "softmax" | "layerNorm";
+export type DnnlRowKind =
+  | "gelu"
+  | "geluSlope"
+  | "softmax"
+  | "layerNorm"
+  | "layerNormGrad";
 
 function opDesc(
   dnnl: Dnnl,
@@ -96,6 +105,16 @@ function opDesc(
   } else if (kind === "softmax") {
     // the training forward: its output is what the gradient reads
     status = s.dnnl_softmax_forward_desc_init(desc, FORWARD_TRAINING, md, 1);
+  } else if (kind === "layerNormGrad") {
+    status = s.dnnl_layer_normalization_backward_desc_init(
+      desc,
+      BACKWARD,
+      md,
+      md,
+      memoryDesc(s, [rows], TAG_A),
+      epsilon,
+      USE_SCALE_AND_SHIFT,
+    );
   } else {
     // the training forward, so that the statistics are outputs
     status = s.dnnl_layer_normalization_forward_desc_init(
@@ -145,6 +164,15 @@ function build(
     // a backward primitive takes its forward's descriptor as a hint
     const hint = kind === "geluSlope"
       ? primitiveDesc(dnnl, owned, geluTrainingDesc(dnnl, md), null, null, kind)
+      : kind === "layerNormGrad"
+      ? primitiveDesc(
+        dnnl,
+        owned,
+        opDesc(dnnl, "layerNorm", md, rows, epsilon),
+        null,
+        null,
+        kind,
+      )
       : null;
     const pd = primitiveDesc(
       dnnl,
@@ -154,19 +182,31 @@ function build(
       hint,
       kind,
     );
-    const roles: [number, Uint8Array<ArrayBuffer>][] = kind === "geluSlope"
-      ? [[ARG.src, md], [ARG.diffDst, md], [ARG.diffSrc, md]]
-      : [[ARG.src, md], [ARG.dst, md]];
-    if (kind === "layerNorm") {
-      const channel = memoryDesc(s, [width], TAG_A);
-      const row = memoryDesc(s, [rows], TAG_A);
-      roles.push(
+    const channel = memoryDesc(s, [width], TAG_A);
+    const row = memoryDesc(s, [rows], TAG_A);
+    const roles: [number, Uint8Array<ArrayBuffer>][] = {
+      gelu: [[ARG.src, md], [ARG.dst, md]],
+      softmax: [[ARG.src, md], [ARG.dst, md]],
+      geluSlope: [[ARG.src, md], [ARG.diffDst, md], [ARG.diffSrc, md]],
+      layerNorm: [
+        [ARG.src, md],
+        [ARG.dst, md],
         [ARG.scale, channel],
         [ARG.shift, channel],
         [ARG.mean, row],
         [ARG.variance, row],
-      );
-    }
+      ],
+      layerNormGrad: [
+        [ARG.src, md],
+        [ARG.mean, row],
+        [ARG.variance, row],
+        [ARG.diffDst, md],
+        [ARG.scale, channel],
+        [ARG.diffSrc, md],
+        [ARG.diffScale, channel],
+        [ARG.diffShift, channel],
+      ],
+    }[kind] as [number, Uint8Array<ArrayBuffer>][];
     const memories = roles.map(([, desc]) => heapMemory(dnnl, owned, desc));
     const op = primitive(dnnl, owned, pd);
     const args = execArgs(roles.map(([arg], i) => [arg, memories[i]]));
@@ -212,7 +252,7 @@ export class DnnlRowCache {
     width: number,
     epsilon = 0,
   ): DnnlRowOp | string {
-    const key = kind === "layerNorm"
+    const key = kind.startsWith("layerNorm")
       ? `${kind},${rows},${width},${epsilon}`
       : `${kind},${rows},${width}`;
     const threads = rows * width < MIN_SHARED_ELEMENTS ? 1 : this.dnnl.threads;

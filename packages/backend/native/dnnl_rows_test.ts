@@ -110,7 +110,15 @@ Deno.test({
         );
         const made = activeDnnlRows()!.report();
         const rows = shape.slice(0, -1).reduce((a, b) => a * b, 1);
-        for (const kind of ["gelu", "geluSlope", "softmax", "layerNorm"]) {
+        for (
+          const kind of [
+            "gelu",
+            "geluSlope",
+            "softmax",
+            "layerNorm",
+            "layerNormGrad",
+          ]
+        ) {
           const entry = made.find(([key]) =>
             key.startsWith(`${kind},${rows},${width}`)
           );
