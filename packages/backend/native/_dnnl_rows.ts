@@ -4,15 +4,17 @@
 // objects point into the heap at each call (no copies). Vectorised and on
 // oneDNN's threads, where the fused ViT kernels' heap loops are scalar
 // JavaScript. Private to the fused kernels (through register.ts).
-import { checkStatus, type Dnnl } from "./dnnl.ts";
+import { checkStatus, type Dnnl, outPointer } from "./dnnl.ts";
 import { heapPointer } from "./heap.ts";
 import {
+  dims,
   execArgs,
   execute,
   heapMemory,
   implName,
   memoryDesc,
   Owned,
+  pointerOf,
   primitive,
   PrimitiveCache,
   primitiveDesc,
@@ -22,6 +24,8 @@ import {
 // dnnl_types.h values (oneDNN 2.x).
 const TAG_A = 2;
 const TAG_AB = 3;
+const TAG_ABCD = 5;
+const F32 = 3;
 const FORWARD_INFERENCE = 96;
 const FORWARD_TRAINING = 64;
 const BACKWARD = 128;
@@ -232,6 +236,116 @@ function build(
   }
 }
 
+/** The geometry of a move between the token and the head layouts. */
+export interface HeadsLayout {
+  /** Images. */
+  n: number;
+  /** Tokens per image. */
+  length: number;
+  /** Attention heads. */
+  heads: number;
+  /** Values per head. */
+  headDim: number;
+  /** Parts side by side in a token (3 for q, k, v). */
+  parts: number;
+  /** Tokens to heads (true) or back. */
+  toHeads: boolean;
+  /** The factor part 0 is multiplied by. */
+  scale: number;
+}
+
+// One reorder per part between the token layout [N, L, P*D] (seen as
+// [N, H, L, hd] with strides) and a head layout [N*H, L, hd]; part 0's
+// carries the scale. Offsets: tokens, then each part.
+function buildMoveHeads(dnnl: Dnnl, g: HeadsLayout): DnnlRowOp {
+  const s = dnnl.symbols;
+  const owned = new Owned(s);
+  try {
+    const dim = g.heads * g.headDim;
+    const shape = dims([g.n, g.heads, g.length, g.headDim]);
+    const tokens = new Uint8Array(OP_DESC_BYTES);
+    checkStatus(
+      s.dnnl_memory_desc_init_by_strides(
+        tokens,
+        4,
+        shape,
+        F32,
+        dims([g.length * g.parts * dim, g.headDim, g.parts * dim, 1]),
+      ),
+      "dnnl_memory_desc_init_by_strides",
+    );
+    const heads = memoryDesc(s, [g.n, g.heads, g.length, g.headDim], TAG_ABCD);
+    const [from, to] = g.toHeads ? [tokens, heads] : [heads, tokens];
+    const tokenMemory = heapMemory(dnnl, owned, tokens);
+    const partMemory = heapMemory(dnnl, owned, heads);
+    const reorders = [g.scale, 1].map((scale) => {
+      const attr = new BigUint64Array(1);
+      checkStatus(
+        s.dnnl_primitive_attr_create(attr),
+        "dnnl_primitive_attr_create",
+      );
+      const attrPointer = outPointer(attr);
+      try {
+        checkStatus(
+          s.dnnl_primitive_attr_set_output_scales(
+            attrPointer,
+            1n,
+            0,
+            new Float32Array([scale]),
+          ),
+          "dnnl_primitive_attr_set_output_scales",
+        );
+        const cell = new BigUint64Array(1);
+        checkStatus(
+          s.dnnl_reorder_primitive_desc_create(
+            cell,
+            pointerOf(from),
+            dnnl.engine,
+            pointerOf(to),
+            dnnl.engine,
+            attrPointer,
+          ),
+          "dnnl_reorder_primitive_desc_create",
+        );
+        const pd = outPointer(cell);
+        owned.descs.push(pd);
+        return { pd, op: primitive(dnnl, owned, pd) };
+      } finally {
+        s.dnnl_primitive_attr_destroy(attrPointer);
+      }
+    });
+    const args = execArgs(
+      g.toHeads
+        ? [[ARG.src, tokenMemory], [ARG.dst, partMemory]]
+        : [[ARG.src, partMemory], [ARG.dst, tokenMemory]],
+    );
+    return {
+      impl: implName(s, reorders[0].pd),
+      threads: 1,
+      run(heap, offsets) {
+        if (offsets.length !== 1 + g.parts) {
+          throw new Error(
+            `oneDNN heads: ${
+              1 + g.parts
+            } offsets expected, got ${offsets.length}`,
+          );
+        }
+        const base = heapPointer(heap);
+        for (let p = 0; p < g.parts; p++) {
+          setHandle(s, tokenMemory, base, offsets[0] + 4 * p * dim);
+          setHandle(s, partMemory, base, offsets[1 + p]);
+          execute(dnnl, reorders[p === 0 ? 0 : 1].op, args, "heads reorder");
+        }
+        checkStatus(s.dnnl_stream_wait(dnnl.stream), "dnnl_stream_wait");
+      },
+      destroy: () => owned.destroy(),
+    };
+  } catch (error) {
+    owned.destroy();
+    throw error;
+  }
+}
+
 /**
  * The row operations made so far, one per kind and shape (at most
  * `capacity`, the oldest freed first); a shape oneDNN refused is remembered
@@ -277,6 +391,30 @@ export class DnnlRowCache {
     epsilon = 0,
   ): string | undefined {
     const op = this.get(kind, rows, width, epsilon);
+    if (typeof op === "string") return op;
+    try {
+      this.dnnl.withThreads(op.threads, () => op.run(heap, offsets));
+    } catch (error) {
+      return (error as Error).message;
+    }
+    return undefined;
+  }
+
+  /**
+   * Moves between the token and head layouts (offsets: tokens, then each
+   * part) as one reorder per part; returns why not when oneDNN refused.
+   */
+  moveHeads(
+    layout: HeadsLayout,
+    heap: ArrayBufferLike,
+    offsets: readonly number[],
+  ): string | undefined {
+    const g = layout;
+    const op = this.#made.get(
+      `heads,${g.n},${g.length},${g.heads},${g.headDim},${g.parts},${g.toHeads},${g.scale}`,
+      1,
+      () => buildMoveHeads(this.dnnl, layout),
+    );
     if (typeof op === "string") return op;
     try {
       this.dnnl.withThreads(op.threads, () => op.run(heap, offsets));

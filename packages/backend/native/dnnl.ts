@@ -26,6 +26,14 @@ export const DNNL_SYMBOLS = {
     parameters: ["buffer", "i32", "buffer", "i32", "i32"],
     result: "i32",
   },
+  dnnl_memory_desc_init_by_strides: {
+    parameters: ["buffer", "i32", "buffer", "i32", "buffer"],
+    result: "i32",
+  },
+  dnnl_primitive_attr_set_output_scales: {
+    parameters: ["pointer", "i64", "i32", "buffer"],
+    result: "i32",
+  },
   dnnl_memory_desc_equal: {
     parameters: ["pointer", "pointer"],
     result: "i32",

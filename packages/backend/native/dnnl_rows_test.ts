@@ -11,7 +11,12 @@ import {
   seeded,
   toTensor,
 } from "../wasm_kernels/_test_util.ts";
-import { fusedGelu, fusedLayerNorm, fusedSoftmax } from "../fused/ops.ts";
+import {
+  fusedGelu,
+  fusedLayerNorm,
+  fusedSoftmax,
+  tokensToHeads,
+} from "../fused/ops.ts";
 import { registerFusedKernels } from "../fused/register.ts";
 import { activeDnnlRows } from "./_dnnl_rows.ts";
 import {
@@ -132,5 +137,74 @@ Deno.test({
       disableNativeKernels();
     }
     assertEquals(activeDnnlRows(), undefined);
+  },
+});
+
+// The stock layout change: slice part, [N, L, H, d] -> [N, H, L, d], part 0
+// scaled; and back.
+function referenceHeads(x: tf.Tensor, heads: number, scale: number) {
+  const [n, length, width] = x.shape;
+  const dim = width / 3;
+  return [0, 1, 2].map((p) => {
+    const part = tf.slice(x, [0, 0, p * dim], [n, length, dim]);
+    const moved = tf.reshape(
+      tf.transpose(tf.reshape(part, [n, length, heads, dim / heads]), [
+        0,
+        2,
+        1,
+        3,
+      ]),
+      [n * heads, length, dim / heads],
+    );
+    return p === 0 ? tf.mul(moved, scale) : moved;
+  });
+}
+
+Deno.test({
+  name:
+    "oneDNN reorders between the token and head layouts = slice + transpose on cpu, both ways",
+  ignore,
+  async fn() {
+    await tf.setBackend("wasm");
+    enableNativeKernels(loadNativeBlas().blas, undefined, { dnnl });
+    try {
+      const [n, length, heads, headDim] = [3, 7, 4, 8];
+      const x = seeded([n, length, 3 * heads * headDim], 41);
+      const probes = [42, 43, 44].map((s) =>
+        seeded([n * heads, length, headDim], s)
+      );
+      const compute = (
+        split: (t: tf.Tensor) => tf.Tensor[],
+      ) =>
+      () => {
+        const [a, ...ps] = [x, ...probes].map(toTensor);
+        const parts = split(a);
+        // the gradient of tokensToHeads is headsToTokens (with the scale)
+        const loss = (t: tf.Tensor) =>
+          tf.addN(split(t).map((q, i) => tf.sum(tf.mul(q, ps[i]))));
+        return [...parts, tf.grad(loss)(a)];
+      };
+      const expected = await onBackend(
+        "cpu",
+        compute((a) => referenceHeads(a, heads, 0.25)),
+      );
+      const actual = await onBackend(
+        "wasm",
+        compute((a) => tokensToHeads(a as tf.Tensor3D, heads, 3, 0.25)),
+      );
+      expected.forEach((e, i) =>
+        assertAllClose(actual[i], e, { rtol: 1e-6, atol: 1e-6 }, `output ${i}`)
+      );
+      const made = activeDnnlRows()!.report().filter(([key]) =>
+        key.startsWith("heads,")
+      );
+      // both directions, each made by oneDNN
+      assertEquals(made.length, 2, `${made}`);
+      for (const [key, impl] of made) {
+        assert(!impl.startsWith("refused"), `${key}: ${impl}`);
+      }
+    } finally {
+      disableNativeKernels();
+    }
   },
 });
