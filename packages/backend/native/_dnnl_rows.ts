@@ -390,7 +390,15 @@ export class DnnlRowCache {
     offsets: readonly number[],
     epsilon = 0,
   ): string | undefined {
-    const op = this.get(kind, rows, width, epsilon);
+    return this.#execute(this.get(kind, rows, width, epsilon), heap, offsets);
+  }
+
+  // Runs a made operation; returns why not when it was refused or failed.
+  #execute(
+    op: DnnlRowOp | string,
+    heap: ArrayBufferLike,
+    offsets: readonly number[],
+  ): string | undefined {
     if (typeof op === "string") return op;
     try {
       this.dnnl.withThreads(op.threads, () => op.run(heap, offsets));
@@ -415,13 +423,7 @@ export class DnnlRowCache {
       1,
       () => buildMoveHeads(this.dnnl, layout),
     );
-    if (typeof op === "string") return op;
-    try {
-      this.dnnl.withThreads(op.threads, () => op.run(heap, offsets));
-    } catch (error) {
-      return (error as Error).message;
-    }
-    return undefined;
+    return this.#execute(op, heap, offsets);
   }
 
   /** Each cached key with the implementation chosen or the reason refused. */
