@@ -265,7 +265,8 @@ function filterMemory(
 }
 
 // Post-ops that apply `activation` after the bias; null for none.
-function activationAttr(
+/** Primitive attributes with `activation` as an eltwise post-op (null: none). */
+export function activationAttr(
   s: DnnlSymbols,
   activation: DnnlActivation | undefined,
 ): Deno.PointerValue {

@@ -14,6 +14,10 @@ import { setRowsDnnl } from "./_dnnl_rows.ts";
 import { dnnlFusedConv2DConfig } from "./dnnl_fused_conv2d.ts";
 import { dnnlConv2DBackpropInputConfig } from "./dnnl_conv2d_backprop_input.ts";
 import { dnnlConv2DBackpropFilterConfig } from "./dnnl_conv2d_backprop_filter.ts";
+import {
+  dnnlBatchMatMulConfig,
+  dnnlFusedMatMulConfig,
+} from "./dnnl_mat_mul.ts";
 
 /** The wasm kernels the native path replaces. */
 export const NATIVE_KERNEL_NAMES: readonly string[] = [
@@ -35,6 +39,8 @@ export const DNNL_KERNEL_NAMES: readonly string[] = [
   "FusedConv2D",
   "Conv2DBackpropInput",
   "Conv2DBackpropFilter",
+  "BatchMatMul",
+  "_FusedMatMul",
 ];
 
 type KernelFactory<Lib> = (
@@ -54,12 +60,15 @@ const FACTORIES: Record<string, KernelFactory<Blas>> = {
 };
 
 // One entry per oneDNN kernel file: dnnl_conv2d.ts, dnnl_fused_conv2d.ts,
-// dnnl_conv2d_backprop_input.ts, dnnl_conv2d_backprop_filter.ts.
+// dnnl_conv2d_backprop_input.ts, dnnl_conv2d_backprop_filter.ts,
+// dnnl_mat_mul.ts.
 const DNNL_FACTORIES: Record<string, KernelFactory<Dnnl>> = {
   Conv2D: dnnlConv2DConfig,
   FusedConv2D: dnnlFusedConv2DConfig,
   Conv2DBackpropInput: dnnlConv2DBackpropInputConfig,
   Conv2DBackpropFilter: dnnlConv2DBackpropFilterConfig,
+  BatchMatMul: dnnlBatchMatMulConfig,
+  _FusedMatMul: dnnlFusedMatMulConfig,
 };
 
 // The configs that were registered before ours, restored by `disable`.
