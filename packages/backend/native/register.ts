@@ -32,7 +32,8 @@ export const NATIVE_KERNEL_NAMES: readonly string[] = [
 /**
  * The kernels oneDNN takes when it loads, ahead of the sgemm ones (which
  * then run only what oneDNN refuses): the ones it was measured faster on
- * (docs/performance.md, "oneDNN against sgemm over taps").
+ * (docs/performance.md: "oneDNN against sgemm over taps" for the
+ * convolutions; the matmuls in "2026-12-01: the ViT on oneDNN").
  */
 export const DNNL_KERNEL_NAMES: readonly string[] = [
   "Conv2D",
