@@ -38,11 +38,14 @@ export {
   hasFusedInvolution,
 } from "./cnn_kernels/ops.ts";
 export type { InvolutionAttrs } from "./cnn_kernels/involution.ts";
+export type { AdamWStepConstants } from "./fused/adamw_kernel.ts";
 export {
+  fusedAdamWStep,
   fusedGelu,
   fusedKernelsActive,
   fusedLayerNorm,
   fusedSoftmax,
+  hasFusedAdamW,
   headsToTokens,
   padTokens,
   sliceTokens,

@@ -4,6 +4,8 @@ import {
   type AdamWItem,
   adamwUpdatePackedInPlace,
   canUpdateInPlace,
+  fusedAdamWStep,
+  hasFusedAdamW,
   ownBufferCopy,
 } from "@vitkd/backend";
 import { AdamWMoments } from "./adamw_moments.ts";
@@ -145,6 +147,14 @@ export class AdamW {
     const t = this.#step;
     const correction1 = 1 - Math.pow(this.beta1, t);
     const correction2 = 1 - Math.pow(this.beta2, t);
+    const constants = {
+      learningRate,
+      beta1: this.beta1,
+      beta2: this.beta2,
+      correction1,
+      correction2,
+      epsilon: this.epsilon,
+    };
     const present = this.variables.flatMap((variable, i) => {
       const grad = list[i];
       if (grad === undefined || grad === null) return [];
@@ -179,17 +189,29 @@ export class AdamW {
           };
         },
       );
-      adamwUpdatePackedInPlace(items, moments, {
-        learningRate,
-        beta1: this.beta1,
-        beta2: this.beta2,
-        correction1,
-        correction2,
-        epsilon: this.epsilon,
-      }, gradScale);
+      adamwUpdatePackedInPlace(items, moments, constants, gradScale);
       return;
     }
     const moments = this.#moments.perVariable();
+    if (hasFusedAdamW()) {
+      // on wasm: one kernel a variable, not ~14
+      tf.tidy(() => {
+        for (const { variable, grad, weightDecay, i } of present) {
+          const [p, m, v] = fusedAdamWStep(
+            variable,
+            grad,
+            moments.m[i],
+            moments.v[i],
+            { ...constants, weightDecay },
+            gradScale,
+          );
+          moments.m[i].assign(m);
+          moments.v[i].assign(v);
+          variable.assign(p);
+        }
+      });
+      return;
+    }
     tf.tidy(() => {
       for (const { variable, grad, weightDecay, i } of present) {
         const g = gradScale ? tf.mul(grad, gradScale) : grad;

@@ -140,7 +140,7 @@ Deno.test("the GELU loop's erf constants are tfjs'", () => {
 
 Deno.test({
   name:
-    "fused GELU, layer norm and softmax gradient shared with the helper thread = on one thread, exactly",
+    "fused GELU, layer norm, softmax gradient and leading sums shared with the helper thread = on one thread, exactly",
   ignore: !hasHelperThread,
   async fn() {
     // 300 rows of 256: above the split threshold, an even row count.
@@ -164,6 +164,8 @@ Deno.test({
         slope,
         fusedLayerNorm(a, g, b, 1e-6),
         softmaxGrad,
+        // a bias gradient's column sums, columns split between the threads
+        tf.sum(a, 0),
       ];
     };
     await assertHelperSplitExact(compute);

@@ -1,10 +1,7 @@
 import type * as tf from "@tensorflow/tfjs";
-import {
-  floatOffset,
-  type FusedBackend,
-  heapOf,
-  sizeOf,
-} from "./heap_kernel.ts";
+import { floatOffset, type FusedBackend, sizeOf } from "./heap_kernel.ts";
+import { LoopId } from "../native/loops.ts";
+import { runHeapLoop } from "./parallel_loops.ts";
 
 // The leading axes `[0, k)` when `axis` names exactly those (k < rank), else 0.
 function leadingAxes(axis: unknown, rank: number): number {
@@ -18,8 +15,9 @@ function leadingAxes(axis: unknown, rank: number): number {
 
 /**
  * Wraps the wasm `Sum` kernel: a float32 sum over the leading axes (a bias
- * gradient: `[rows, width] -> [width]`) runs as one JS pass of column sums
- * over the heap; stock wasm first transposes the reduced axes to the end.
+ * gradient: `[rows, width] -> [width]`) runs as column sums in float64 over
+ * the heap, the columns shared with the helper thread; stock wasm first
+ * transposes the reduced axes to the end.
  * Every other case goes to `stock`.
  */
 export function leadingSumConfig(stock: tf.KernelConfig): tf.KernelConfig {
@@ -40,14 +38,15 @@ export function leadingSumConfig(stock: tf.KernelConfig): tf.KernelConfig {
       const inner = sizeOf(kept);
       const outer = inner === 0 ? 0 : sizeOf(x.shape) / inner;
       const out = wasm.makeOutput(outShape, "float32");
-      const heap = heapOf(wasm);
-      const xAt = floatOffset(wasm, x);
-      const sums = new Float64Array(inner);
-      for (let r = 0; r < outer; r++) {
-        const base = xAt + r * inner;
-        for (let j = 0; j < inner; j++) sums[j] += heap[base + j];
-      }
-      heap.set(sums, floatOffset(wasm, out));
+      // columns split with the helper thread when one runs (the same sums
+      // to the bit: each column is still added up in row order)
+      runHeapLoop(
+        wasm,
+        LoopId.ColumnSum,
+        [floatOffset(wasm, x), floatOffset(wasm, out), outer, inner],
+        inner,
+        outer,
+      );
       return out;
     },
   };

@@ -13,6 +13,7 @@ import {
   TOKENS_TO_HEADS,
 } from "./token_kernels.ts";
 import type { GradConfig, Tensor, Tensor3D } from "../tf_types.ts";
+import { ADAMW_STEP, type AdamWStepConstants } from "./adamw_kernel.ts";
 
 function run(
   kernel: string,
@@ -232,3 +233,42 @@ export const FUSED_GRADIENTS: readonly GradConfig[] = [
     }),
   },
 ];
+
+/** Whether {@linkcode fusedAdamWStep} runs on the current backend (wasm after `initBackend`). */
+export function hasFusedAdamW(): boolean {
+  return tf.getKernel(ADAMW_STEP, tf.getBackend()) !== undefined;
+}
+
+/**
+ * One AdamW update of `param` as one kernel: returns the new value and the
+ * new first and second moments (assign them; the inputs are unchanged).
+ * `scale` (one value) multiplies the gradient first.
+ *
+ * @param param The variable's value.
+ * @param grad Its gradient.
+ * @param m Its first moment.
+ * @param v Its second moment.
+ * @param constants Learning rate, decays, bias corrections, epsilon, decay.
+ * @param scale An optional gradient scale (a clip factor).
+ * @returns `[param', m', v']`.
+ */
+export function fusedAdamWStep(
+  param: Tensor,
+  grad: Tensor,
+  m: Tensor,
+  v: Tensor,
+  constants: AdamWStepConstants,
+  scale?: Tensor,
+): [Tensor, Tensor, Tensor] {
+  if (!hasFusedAdamW()) {
+    throw new Error(
+      `fusedAdamWStep: runs on wasm after initBackend (backend is ${tf.getBackend()})`,
+    );
+  }
+  const inputs: tf.NamedTensorMap = { param, grad, m, v };
+  if (scale) inputs.scale = scale;
+  const [p, m1, v1] = many(
+    run(ADAMW_STEP, inputs, { ...constants } as unknown as tf.NamedAttrMap),
+  );
+  return [p, m1, v1];
+}

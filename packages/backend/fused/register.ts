@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { adamwStepConfig } from "./adamw_kernel.ts";
 import { layerNormConfig, layerNormGradConfig } from "./layer_norm_kernels.ts";
 import { leadingSumConfig } from "./leading_sum.ts";
 import { FUSED_GRADIENTS } from "./ops.ts";
@@ -28,6 +29,7 @@ export const FUSED_KERNEL_CONFIGS: readonly KernelConfig[] = [
   headsToTokensConfig,
   sliceTokensConfig,
   padTokensConfig,
+  adamwStepConfig,
 ];
 
 let registered = false;

@@ -353,6 +353,31 @@ export function channelGradientLoop(
   }
 }
 
+/**
+ * Column sums of `[rows, width]` (a sum over the leading axes) in float64,
+ * written as float32. Args: x, out (float offsets), rows, width; range:
+ * columns. Each column is summed over the rows in order whichever thread
+ * takes it, so a split gives the one-thread result to the bit.
+ */
+export function columnSumLoop(
+  heap: Float32Array,
+  args: ArrayLike<number>,
+  start: number,
+  end: number,
+): void {
+  const xAt = args[0] | 0;
+  const outAt = args[1] | 0;
+  const rows = args[2] | 0;
+  const width = args[3] | 0;
+  const first = start | 0;
+  const sums = new Float64Array((end | 0) - first);
+  for (let r = 0; r < rows; r++) {
+    const base = xAt + r * width + first;
+    for (let j = 0; j < sums.length; j++) sums[j] += heap[base + j];
+  }
+  for (let j = 0; j < sums.length; j++) heap[outAt + first + j] = sums[j];
+}
+
 /** The loops by id, the id a post to the helper names. */
 export const HEAP_LOOPS: readonly HeapLoop[] = [
   geluInferenceLoop,
@@ -365,6 +390,7 @@ export const HEAP_LOOPS: readonly HeapLoop[] = [
   channelAffineReluLoop,
   reluMaskLoop,
   channelGradientLoop,
+  columnSumLoop,
 ];
 
 /** Ids of {@linkcode HEAP_LOOPS}. */
@@ -379,4 +405,5 @@ export const LoopId = {
   ChannelAffineRelu: 7,
   ReluMask: 8,
   ChannelGradient: 9,
+  ColumnSum: 10,
 } as const;

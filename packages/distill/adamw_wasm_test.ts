@@ -1,0 +1,78 @@
+// AdamW on wasm, where each variable's update is the one fused kernel: the
+// same plain-loop reference as on cpu, with a gradient scale, and no leaks.
+import * as tf from "@tensorflow/tfjs";
+import { assert, assertAlmostEquals, assertEquals } from "@std/assert";
+import { hasFusedAdamW, initBackend } from "@vitkd/backend";
+import { AdamW } from "./adamw.ts";
+
+await initBackend({ backend: "wasm" });
+
+function reference(
+  p: number[],
+  grads: number[][],
+  lrs: number[],
+  decay: number,
+  scale: number,
+): number[] {
+  const w = [...p];
+  const m = w.map(() => 0);
+  const v = w.map(() => 0);
+  grads.forEach((raw, step) => {
+    const t = step + 1;
+    for (let i = 0; i < w.length; i++) {
+      const g = raw[i] * scale;
+      m[i] = 0.9 * m[i] + 0.1 * g;
+      v[i] = 0.999 * v[i] + 0.001 * g * g;
+      const update = m[i] / (1 - 0.9 ** t) /
+          (Math.sqrt(v[i] / (1 - 0.999 ** t)) + 1e-8) + decay * w[i];
+      w[i] -= lrs[step] * update;
+    }
+  });
+  return w;
+}
+
+Deno.test("AdamW on wasm runs the fused update and follows the plain-loop reference, scaled gradients included", async () => {
+  assert(hasFusedAdamW(), "the fused AdamW kernel is not registered on wasm");
+  const init = [0.3, -1.2, 2.0, 0.0, -0.7, 1.1];
+  const kernel = tf.variable(tf.tensor2d(init, [2, 3]), true, "k");
+  const bias = tf.variable(tf.tensor1d([0.5, -0.5]), true, "b");
+  const opt = new AdamW([kernel, bias], { weightDecay: 0.05 });
+  const grads = [
+    [0.1, -0.2, 0.3, 0.05, 0.0, -0.4],
+    [-0.3, 0.1, 0.2, 0.2, 0.1, 0.0],
+    [0.05, 0.05, -0.1, 0.3, -0.2, 0.1],
+  ];
+  const biasGrads = [[0.2, -0.1], [0.1, 0.3], [-0.4, 0.2]];
+  const lrs = [0.01, 0.02, 0.005];
+  const scale = tf.scalar(0.5);
+  // the steps' tensors come and go; the optimizer's moments stay
+  opt.step([tf.zerosLike(kernel), tf.zerosLike(bias)], 0);
+  const before = tf.memory().numTensors;
+  grads.forEach((g, i) => {
+    const gk = tf.tensor2d(g, [2, 3]);
+    const gb = tf.tensor1d(biasGrads[i]);
+    opt.step([gk, gb], lrs[i], scale);
+    tf.dispose([gk, gb]);
+  });
+  assertEquals(tf.memory().numTensors, before);
+  // the first step above had zero gradients and learning rate 0: moments
+  // and weights unchanged, but the step count (bias correction) moved on
+  const shifted = (values: number[], biasGrad: number[][], decay: number) =>
+    reference(
+      values,
+      [values.map(() => 0), ...biasGrad],
+      [0, ...lrs],
+      decay,
+      0.5,
+    );
+  const k = await kernel.data();
+  const b = await bias.data();
+  shifted(init, grads, 0.05).forEach((want, i) =>
+    assertAlmostEquals(k[i], want, 1e-6, `kernel ${i}`)
+  );
+  shifted([0.5, -0.5], biasGrads, 0).forEach((want, i) =>
+    assertAlmostEquals(b[i], want, 1e-6, `bias ${i}`)
+  );
+  opt.dispose();
+  tf.dispose([kernel, bias, scale]);
+});
