@@ -2,6 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
 import { initBackend } from "@vitkd/backend";
 import { AdamW, defaultSkipDecay } from "./adamw.ts";
+import { adamwReference } from "./_test_adamw_reference.ts";
 
 await initBackend({ backend: "cpu" });
 
@@ -14,31 +15,6 @@ function assertArrayClose(
   for (let i = 0; i < expected.length; i++) {
     assertAlmostEquals(actual[i], expected[i], tolerance, `index ${i}`);
   }
-}
-
-/** Plain-loop AdamW, float64, the reference the optimizer must follow. */
-function adamwReference(
-  p: number[],
-  grads: number[][],
-  lrs: number[],
-  decay: boolean,
-  o = { b1: 0.9, b2: 0.999, eps: 1e-8, wd: 0.05 },
-): number[] {
-  const w = [...p];
-  const m = w.map(() => 0);
-  const v = w.map(() => 0);
-  grads.forEach((g, step) => {
-    const t = step + 1;
-    for (let i = 0; i < w.length; i++) {
-      m[i] = o.b1 * m[i] + (1 - o.b1) * g[i];
-      v[i] = o.b2 * v[i] + (1 - o.b2) * g[i] * g[i];
-      const mh = m[i] / (1 - o.b1 ** t);
-      const vh = v[i] / (1 - o.b2 ** t);
-      const update = mh / (Math.sqrt(vh) + o.eps) + (decay ? o.wd * w[i] : 0);
-      w[i] -= lrs[step] * update;
-    }
-  });
-  return w;
 }
 
 Deno.test("one AdamW step equals the hand computation p - lr (sign(g) + wd p)", () => {

@@ -13,7 +13,7 @@ import {
   type DnnlForwardOptions,
 } from "./_dnnl_conv.ts";
 import { type ConvPlan, fallback, type KernelArgs } from "./_conv_plan.ts";
-import { PrimitiveCache } from "./_dnnl_objects.ts";
+import { perLibrary, PrimitiveCache } from "./_dnnl_objects.ts";
 import {
   byteOffset,
   heapBuffer,
@@ -122,17 +122,10 @@ export function runDnnlConv(
   );
 }
 
-const caches = new WeakMap<Dnnl, DnnlConvCache>();
-
 /** The primitive cache of `dnnl` (one per opened library). */
-export function dnnlCache(dnnl: Dnnl): DnnlConvCache {
-  let cache = caches.get(dnnl);
-  if (!cache) {
-    cache = new DnnlConvCache(dnnl);
-    caches.set(dnnl, cache);
-  }
-  return cache;
-}
+export const dnnlCache: (dnnl: Dnnl) => DnnlConvCache = perLibrary(
+  (dnnl) => new DnnlConvCache(dnnl),
+);
 
 /** One call's tensors for {@linkcode runInto}. */
 export interface DnnlCall {

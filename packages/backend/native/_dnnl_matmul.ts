@@ -4,24 +4,21 @@
 // post-ops. One primitive per shape, made on first use and kept. Private to
 // dnnl_mat_mul.ts.
 import { checkStatus, type Dnnl } from "./dnnl.ts";
-import { heapPointer } from "./heap.ts";
 import {
-  dims,
-  execArgs,
-  execute,
-  heapMemory,
-  implName,
+  type HeapPrimitive,
+  heapPrimitive,
   Owned,
-  primitive,
+  perLibrary,
   PrimitiveCache,
   primitiveDesc,
-  setHandle,
+  stridedMemoryDesc,
 } from "./_dnnl_objects.ts";
 import { activationAttr, type DnnlActivation } from "./_dnnl_conv.ts";
 import { MIN_SHARED_FLOPS } from "./_dnnl_kernel.ts";
 
-const F32 = 3;
 const ARG = { src: 1, dst: 17, weights: 33, bias: 41 } as const;
+// sizeof(dnnl_matmul_desc_t) is under 4 KiB in 2.6; the buffer leaves room
+// for other 2.x releases.
 const DESC_BYTES = 8192;
 
 /** One matmul's geometry: `[batch, m, n] = op(a) [batchA, m, k] · op(b) [batchB, k, n]`. */
@@ -46,18 +43,6 @@ export interface MatMulPlan {
   activation?: DnnlActivation;
 }
 
-/** A matmul primitive made for one plan. */
-export interface DnnlMatMul {
-  /** The implementation oneDNN chose (e.g. `brg:avx512_core`). */
-  readonly impl: string;
-  /** The threads it runs with. */
-  readonly threads: number;
-  /** Runs on the heap at byte offsets of a, b, the output and the bias. */
-  run(heap: ArrayBufferLike, offsets: readonly number[]): void;
-  /** Frees the library's objects. */
-  destroy(): void;
-}
-
 function stridedDesc(
   dnnl: Dnnl,
   batch: number,
@@ -65,23 +50,19 @@ function stridedDesc(
   cols: number,
   transposed: boolean,
 ): Uint8Array<ArrayBuffer> {
-  const md = new Uint8Array(DESC_BYTES);
   // [batch, rows, cols] stored as [batch, cols, rows] when transposed
-  const strides = transposed ? [rows * cols, 1, rows] : [rows * cols, cols, 1];
-  checkStatus(
-    dnnl.symbols.dnnl_memory_desc_init_by_strides(
-      md,
-      3,
-      dims([batch, rows, cols]),
-      F32,
-      dims(strides),
-    ),
-    "dnnl_memory_desc_init_by_strides",
+  return stridedMemoryDesc(
+    dnnl.symbols,
+    [batch, rows, cols],
+    transposed ? [rows * cols, 1, rows] : [rows * cols, cols, 1],
   );
-  return md;
 }
 
-function build(dnnl: Dnnl, plan: MatMulPlan, threads: number): DnnlMatMul {
+function build(
+  dnnl: Dnnl,
+  plan: MatMulPlan,
+  threads: number,
+): HeapPrimitive {
   const s = dnnl.symbols;
   const owned = new Owned(s);
   try {
@@ -108,20 +89,7 @@ function build(dnnl: Dnnl, plan: MatMulPlan, threads: number): DnnlMatMul {
       [ARG.dst, out],
     ];
     if (bias) roles.push([ARG.bias, bias]);
-    const memories = roles.map(([, md]) => heapMemory(dnnl, owned, md));
-    const op = primitive(dnnl, owned, pd);
-    const args = execArgs(roles.map(([arg], i) => [arg, memories[i]]));
-    return {
-      impl: implName(s, pd),
-      threads,
-      run(heap, offsets) {
-        const base = heapPointer(heap);
-        memories.forEach((m, i) => setHandle(s, m, base, offsets[i]));
-        execute(dnnl, op, args, "matmul");
-        checkStatus(s.dnnl_stream_wait(dnnl.stream), "dnnl_stream_wait");
-      },
-      destroy: () => owned.destroy(),
-    };
+    return heapPrimitive(dnnl, owned, pd, roles, "matmul", threads);
   } catch (error) {
     owned.destroy();
     throw error;
@@ -130,7 +98,7 @@ function build(dnnl: Dnnl, plan: MatMulPlan, threads: number): DnnlMatMul {
 
 /** The matmul primitives of one opened library, by plan. */
 export class DnnlMatMulCache {
-  readonly #made: PrimitiveCache<DnnlMatMul>;
+  readonly #made: PrimitiveCache<HeapPrimitive>;
 
   /** Builds on `dnnl`, keeping at most `capacity` primitives. */
   constructor(readonly dnnl: Dnnl, readonly capacity = 64) {
@@ -138,7 +106,7 @@ export class DnnlMatMulCache {
   }
 
   /** The primitive for `plan`, or why oneDNN cannot run it. */
-  get(plan: MatMulPlan): DnnlMatMul | string {
+  get(plan: MatMulPlan): HeapPrimitive | string {
     const flops = 2 * Math.max(plan.batchA, plan.batchB) * plan.m * plan.k *
       plan.n;
     const threads = flops < MIN_SHARED_FLOPS ? 1 : this.dnnl.threads;
@@ -163,14 +131,7 @@ export class DnnlMatMulCache {
   }
 }
 
-const caches = new WeakMap<Dnnl, DnnlMatMulCache>();
-
 /** The matmul cache of `dnnl` (one per opened library). */
-export function dnnlMatMulCache(dnnl: Dnnl): DnnlMatMulCache {
-  let cache = caches.get(dnnl);
-  if (!cache) {
-    cache = new DnnlMatMulCache(dnnl);
-    caches.set(dnnl, cache);
-  }
-  return cache;
-}
+export const dnnlMatMulCache: (dnnl: Dnnl) => DnnlMatMulCache = perLibrary(
+  (dnnl) => new DnnlMatMulCache(dnnl),
+);

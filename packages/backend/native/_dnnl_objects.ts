@@ -1,13 +1,15 @@
 // The oneDNN objects every primitive is made of, through the 2.x C API:
 // memory descriptors in buffers, primitive descriptors, primitives and
 // memory objects (owned together, freed together), execution arguments and
-// data handles into the wasm heap. Private to _dnnl_conv.ts.
+// data handles into the wasm heap, primitives run on heap offsets, and the
+// caches that keep them. Private to the oneDNN kernels' modules.
 import {
   checkStatus,
   type Dnnl,
   type DnnlSymbols,
   outPointer,
 } from "./dnnl.ts";
+import { heapPointer } from "./heap.ts";
 
 const F32 = 3;
 const QUERY_IMPL_INFO = 8;
@@ -46,6 +48,26 @@ export function memoryDesc(
   checkStatus(
     s.dnnl_memory_desc_init_by_tag(md, shape.length, dims(shape), F32, tag),
     "dnnl_memory_desc_init_by_tag",
+  );
+  return md;
+}
+
+/** An f32 memory descriptor of `shape` laid out with `strides` (in elements). */
+export function stridedMemoryDesc(
+  s: DnnlSymbols,
+  shape: number[],
+  strides: number[],
+): Uint8Array<ArrayBuffer> {
+  const md = new Uint8Array(MEMORY_DESC_BYTES);
+  checkStatus(
+    s.dnnl_memory_desc_init_by_strides(
+      md,
+      shape.length,
+      dims(shape),
+      F32,
+      dims(strides),
+    ),
+    "dnnl_memory_desc_init_by_strides",
   );
   return md;
 }
@@ -172,6 +194,71 @@ export function execute(
     dnnl.symbols.dnnl_primitive_execute(p, dnnl.stream, args.length / 16, args),
     `dnnl_primitive_execute (${what})`,
   );
+}
+
+/** A primitive made for one shape, run on heap offsets given per call. */
+export interface HeapPrimitive {
+  /** The implementation oneDNN chose (e.g. `jit:avx512_core`). */
+  readonly impl: string;
+  /** The threads it was made for, and runs with. */
+  readonly threads: number;
+  /** Runs on the heap with its tensors at these byte offsets, in its roles' order. */
+  run(heap: ArrayBufferLike, offsets: readonly number[]): void;
+  /** Frees the library's objects. */
+  destroy(): void;
+}
+
+/**
+ * The primitive of `pd` with one heap memory object per role (an execution
+ * argument id and its descriptor), freed with `owned`; `run` takes one byte
+ * offset per role, in order.
+ */
+export function heapPrimitive(
+  dnnl: Dnnl,
+  owned: Owned,
+  pd: Deno.PointerValue,
+  roles: [number, Uint8Array<ArrayBuffer>][],
+  what: string,
+  threads: number,
+): HeapPrimitive {
+  const s = dnnl.symbols;
+  const memories = roles.map(([, md]) => heapMemory(dnnl, owned, md));
+  const op = primitive(dnnl, owned, pd);
+  const args = execArgs(roles.map(([arg], i) => [arg, memories[i]]));
+  return {
+    impl: implName(s, pd),
+    threads,
+    run(heap, offsets) {
+      if (offsets.length !== memories.length) {
+        throw new Error(
+          `oneDNN ${what}: ${memories.length} offsets expected, got ${offsets.length}`,
+        );
+      }
+      const base = heapPointer(heap);
+      memories.forEach((m, i) => setHandle(s, m, base, offsets[i]));
+      execute(dnnl, op, args, what);
+      checkStatus(s.dnnl_stream_wait(dnnl.stream), "dnnl_stream_wait");
+    },
+    destroy: () => owned.destroy(),
+  };
+}
+
+/**
+ * `make(dnnl)` once per opened library: the per-library caches of the
+ * kernels (convolutions, matmuls, row operations).
+ */
+export function perLibrary<T extends object>(
+  make: (dnnl: Dnnl) => T,
+): (dnnl: Dnnl) => T {
+  const made = new WeakMap<Dnnl, T>();
+  return (dnnl) => {
+    let value = made.get(dnnl);
+    if (!value) {
+      value = make(dnnl);
+      made.set(dnnl, value);
+    }
+    return value;
+  };
 }
 
 /**

@@ -1,31 +1,33 @@
-// oneDNN's exact (erf) GELU, its softmax and its layer norm over the last
-// axis, on the wasm
-// heap: one primitive per shape, made on first use and kept, whose memory
-// objects point into the heap at each call (no copies). Vectorised and on
-// oneDNN's threads, where the fused ViT kernels' heap loops are scalar
-// JavaScript. Private to the fused kernels (through register.ts).
+// oneDNN's exact (erf) GELU and its slope, its softmax and its layer norm
+// (and gradient) over the last axis, and the attention's head layout
+// changes, on the wasm heap: one primitive per shape, made on first use and
+// kept, whose memory objects point into the heap at each call (no copies).
+// Vectorised and on oneDNN's threads, where the fused ViT kernels' heap
+// loops are scalar JavaScript. Private to the fused kernels and register.ts.
 import { checkStatus, type Dnnl, outPointer } from "./dnnl.ts";
 import { heapPointer } from "./heap.ts";
 import {
-  dims,
   execArgs,
   execute,
   heapMemory,
+  type HeapPrimitive,
+  heapPrimitive,
   implName,
   memoryDesc,
   Owned,
+  perLibrary,
   pointerOf,
   primitive,
   PrimitiveCache,
   primitiveDesc,
   setHandle,
+  stridedMemoryDesc,
 } from "./_dnnl_objects.ts";
 
 // dnnl_types.h values (oneDNN 2.x).
 const TAG_A = 2;
 const TAG_AB = 3;
 const TAG_ABCD = 5;
-const F32 = 3;
 const FORWARD_INFERENCE = 96;
 const FORWARD_TRAINING = 64;
 const BACKWARD = 128;
@@ -50,20 +52,12 @@ const OP_DESC_BYTES = 8192;
 // second thread costs more than it saves.
 const MIN_SHARED_ELEMENTS = 65536;
 
-/** A row operation made for one shape. */
-export interface DnnlRowOp {
-  /** The implementation oneDNN chose (e.g. `jit:avx512_core`). */
-  readonly impl: string;
-  /** The threads it was made for, and runs with. */
-  readonly threads: number;
-  /**
-   * Runs on the heap at these byte offsets: src and dst; for `layerNorm`
-   * also gamma, beta, mean and variance (one per row).
-   */
-  run(heap: ArrayBufferLike, offsets: readonly number[]): void;
-  /** Frees the library's objects. */
-  destroy(): void;
-}
+/**
+ * A row operation made for one shape. Its offsets per call: src and dst;
+ * for `geluSlope` x, dy and dx; for `layerNorm` and `layerNormGrad` those of
+ * {@linkcode DnnlRowKind}.
+ */
+export type DnnlRowOp = HeapPrimitive;
 
 /**
  * Which operation, over the last axis: `gelu` (forward), `geluSlope`
@@ -211,25 +205,7 @@ function build(
         [ARG.diffShift, channel],
       ],
     }[kind] as [number, Uint8Array<ArrayBuffer>][];
-    const memories = roles.map(([, desc]) => heapMemory(dnnl, owned, desc));
-    const op = primitive(dnnl, owned, pd);
-    const args = execArgs(roles.map(([arg], i) => [arg, memories[i]]));
-    return {
-      impl: implName(s, pd),
-      threads,
-      run(heap, offsets) {
-        if (offsets.length !== memories.length) {
-          throw new Error(
-            `oneDNN ${kind}: ${memories.length} offsets expected, got ${offsets.length}`,
-          );
-        }
-        const base = heapPointer(heap);
-        memories.forEach((m, i) => setHandle(s, m, base, offsets[i]));
-        execute(dnnl, op, args, kind);
-        checkStatus(s.dnnl_stream_wait(dnnl.stream), "dnnl_stream_wait");
-      },
-      destroy: () => owned.destroy(),
-    };
+    return heapPrimitive(dnnl, owned, pd, roles, kind, threads);
   } catch (error) {
     owned.destroy();
     throw error;
@@ -262,17 +238,10 @@ function buildMoveHeads(dnnl: Dnnl, g: HeadsLayout): DnnlRowOp {
   const owned = new Owned(s);
   try {
     const dim = g.heads * g.headDim;
-    const shape = dims([g.n, g.heads, g.length, g.headDim]);
-    const tokens = new Uint8Array(OP_DESC_BYTES);
-    checkStatus(
-      s.dnnl_memory_desc_init_by_strides(
-        tokens,
-        4,
-        shape,
-        F32,
-        dims([g.length * g.parts * dim, g.headDim, g.parts * dim, 1]),
-      ),
-      "dnnl_memory_desc_init_by_strides",
+    const tokens = stridedMemoryDesc(
+      s,
+      [g.n, g.heads, g.length, g.headDim],
+      [g.length * g.parts * dim, g.headDim, g.parts * dim, 1],
     );
     const heads = memoryDesc(s, [g.n, g.heads, g.length, g.headDim], TAG_ABCD);
     const [from, to] = g.toHeads ? [tokens, heads] : [heads, tokens];
@@ -432,7 +401,7 @@ export class DnnlRowCache {
   }
 }
 
-const caches = new WeakMap<Dnnl, DnnlRowCache>();
+const rowCache = perLibrary((dnnl) => new DnnlRowCache(dnnl));
 let active: Dnnl | undefined;
 
 /** Sets the library the row operations use (register.ts: while its kernels are on). */
@@ -446,11 +415,5 @@ export function setRowsDnnl(dnnl: Dnnl | undefined): void {
  * heap loops).
  */
 export function activeDnnlRows(): DnnlRowCache | undefined {
-  if (!active) return undefined;
-  let cache = caches.get(active);
-  if (!cache) {
-    cache = new DnnlRowCache(active);
-    caches.set(active, cache);
-  }
-  return cache;
+  return active ? rowCache(active) : undefined;
 }
