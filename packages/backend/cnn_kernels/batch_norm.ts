@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
-import { release } from "../native/heap.ts";
+import { byteOffset, heapBuffer, heapFloats, release } from "../native/heap.ts";
+import { activeDnnlBatchNorm } from "../native/_dnnl_batch_norm.ts";
 import { LoopId } from "../native/loops.ts";
 import { runHeapLoop } from "../fused/parallel_loops.ts";
 import { asWasm, locate, requireFloat, sizeOf, WASM } from "./heap_view.ts";
@@ -64,6 +65,29 @@ export const batchNormTrainConfig: KernelConfig = {
     const mean = backend.makeOutput([channels], "float32");
     const variance = backend.makeOutput([channels], "float32");
     const invStd = backend.makeOutput([channels], "float32");
+    const size = sizeOf(x.shape);
+    const dnnl = activeDnnlBatchNorm();
+    if (
+      dnnl && size > 0 &&
+      dnnl.run(
+          relu === true ? "forwardRelu" : "forward",
+          x.shape,
+          epsilon,
+          heapBuffer(backend),
+          [x, y, gamma, beta, mean, variance].map((t) =>
+            byteOffset(backend, t)
+          ),
+        ) === undefined
+    ) {
+      // oneDNN gives the variance; the gradient wants 1/std too
+      const heap = heapFloats(backend);
+      const vAt = byteOffset(backend, variance) / 4;
+      const iAt = byteOffset(backend, invStd) / 4;
+      for (let c = 0; c < channels; c++) {
+        heap[iAt + c] = 1 / Math.sqrt(heap[vAt + c] + epsilon);
+      }
+      return [y, mean, variance, invStd];
+    }
     // center, factor and shift on the heap, where the helper thread can
     // read them too
     const params = backend.makeOutput([3 * channels], "float32");
@@ -78,7 +102,6 @@ export const batchNormTrainConfig: KernelConfig = {
       params,
     ]);
     const [xAt, gAt, bAt, yAt, mAt, vAt, iAt, pAt] = at;
-    const size = sizeOf(x.shape);
     statisticsLoops(
       heap,
       { xAt, gAt, bAt, mAt, vAt, iAt, pAt },
@@ -135,6 +158,18 @@ export const batchNormTrainGradConfig: KernelConfig = {
     const dx = backend.makeOutput([...x.shape], "float32");
     const dGamma = backend.makeOutput([channels], "float32");
     const dBeta = backend.makeOutput([channels], "float32");
+    const size = sizeOf(x.shape);
+    const dnnl = activeDnnlBatchNorm();
+    if (
+      dnnl && size > 0 &&
+      dnnlGradient(backend, dnnl, { dy, x, mean, invStd, gamma, y }, relu, [
+        dx,
+        dGamma,
+        dBeta,
+      ])
+    ) {
+      return [dx, dGamma, dBeta];
+    }
     // dx's per-channel a, b and k on the heap, for the helper thread too
     const params = backend.makeOutput([3 * channels], "float32");
     const { heap, at } = locate(backend, [
@@ -150,7 +185,6 @@ export const batchNormTrainGradConfig: KernelConfig = {
       params,
     ]);
     const [dyIn, xAt, mAt, iAt, gAt, dxAt, dgAt, dbAt, yAt, pAt] = at;
-    const size = sizeOf(x.shape);
     // With relu the incoming gradient is first masked where y was clipped:
     // dx's own buffer holds the masked copy.
     let dyAt = dyIn;
@@ -175,6 +209,56 @@ export const batchNormTrainGradConfig: KernelConfig = {
     return [dx, dGamma, dBeta];
   },
 };
+
+/**
+ * The gradient by oneDNN into `outputs` (dx, dGamma, dBeta); false when it
+ * refused (the caller then runs the loops). With relu, dy is first masked
+ * where y was clipped, into dx's buffer, which the library then overwrites
+ * in place.
+ */
+function dnnlGradient(
+  backend: ReturnType<typeof asWasm>,
+  dnnl: NonNullable<ReturnType<typeof activeDnnlBatchNorm>>,
+  inputs: Record<"dy" | "x" | "mean" | "invStd" | "gamma", tf.TensorInfo> & {
+    y?: tf.TensorInfo;
+  },
+  relu: boolean,
+  outputs: tf.TensorInfo[],
+): boolean {
+  const { dy, x, mean, invStd, gamma, y } = inputs;
+  const [dx, dGamma, dBeta] = outputs;
+  const channels = gamma.shape[0];
+  // oneDNN wants the variance: 1/invStd² with epsilon 0 gives back the
+  // same 1/std the forward used
+  const variance = backend.makeOutput([channels], "float32");
+  const heap = heapFloats(backend);
+  const vAt = byteOffset(backend, variance) / 4;
+  const iAt = byteOffset(backend, invStd) / 4;
+  for (let c = 0; c < channels; c++) {
+    heap[vAt + c] = 1 / (heap[iAt + c] * heap[iAt + c]);
+  }
+  let gradient = dy;
+  if (relu) {
+    runHeapLoop(
+      backend,
+      LoopId.ReluMask,
+      [dy, y!, dx].map((t) => byteOffset(backend, t) / 4),
+      sizeOf(x.shape),
+    );
+    gradient = dx;
+  }
+  const refused = dnnl.run(
+    "backward",
+    x.shape,
+    0,
+    heapBuffer(backend),
+    [x, mean, variance, gradient, gamma, gamma, dx, dGamma, dBeta].map((t) =>
+      byteOffset(backend, t)
+    ),
+  );
+  release(backend, variance);
+  return refused === undefined;
+}
 
 // The hot loops live in top-level functions: inside the kernel closure V8
 // compiled them about 3x slower. The elementwise passes are heap loops

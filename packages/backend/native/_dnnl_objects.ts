@@ -211,7 +211,8 @@ export interface HeapPrimitive {
 /**
  * The primitive of `pd` with one heap memory object per role (an execution
  * argument id and its descriptor), freed with `owned`; `run` takes one byte
- * offset per role, in order.
+ * offset per role, in order. `fixed` arguments (a workspace the library
+ * owns) are passed as they are at every call.
  */
 export function heapPrimitive(
   dnnl: Dnnl,
@@ -220,11 +221,18 @@ export function heapPrimitive(
   roles: [number, Uint8Array<ArrayBuffer>][],
   what: string,
   threads: number,
+  fixed: [number, Deno.PointerValue][] = [],
 ): HeapPrimitive {
   const s = dnnl.symbols;
   const memories = roles.map(([, md]) => heapMemory(dnnl, owned, md));
   const op = primitive(dnnl, owned, pd);
-  const args = execArgs(roles.map(([arg], i) => [arg, memories[i]]));
+  const args = execArgs([
+    ...roles.map(([arg], i): [number, Deno.PointerValue] => [
+      arg,
+      memories[i],
+    ]),
+    ...fixed,
+  ]);
   return {
     impl: implName(s, pd),
     threads,
@@ -241,6 +249,25 @@ export function heapPrimitive(
     },
     destroy: () => owned.destroy(),
   };
+}
+
+/**
+ * Runs a made primitive on the heap with its thread count; returns why not
+ * when the library refused it (`op` is then the reason) or it failed.
+ */
+export function runOnHeap(
+  dnnl: Dnnl,
+  op: HeapPrimitive | string,
+  heap: ArrayBufferLike,
+  offsets: readonly number[],
+): string | undefined {
+  if (typeof op === "string") return op;
+  try {
+    dnnl.withThreads(op.threads, () => op.run(heap, offsets));
+  } catch (error) {
+    return (error as Error).message;
+  }
+  return undefined;
 }
 
 /**

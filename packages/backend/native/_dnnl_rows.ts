@@ -20,6 +20,7 @@ import {
   primitive,
   PrimitiveCache,
   primitiveDesc,
+  runOnHeap,
   setHandle,
   stridedMemoryDesc,
 } from "./_dnnl_objects.ts";
@@ -359,22 +360,12 @@ export class DnnlRowCache {
     offsets: readonly number[],
     epsilon = 0,
   ): string | undefined {
-    return this.#execute(this.get(kind, rows, width, epsilon), heap, offsets);
-  }
-
-  // Runs a made operation; returns why not when it was refused or failed.
-  #execute(
-    op: DnnlRowOp | string,
-    heap: ArrayBufferLike,
-    offsets: readonly number[],
-  ): string | undefined {
-    if (typeof op === "string") return op;
-    try {
-      this.dnnl.withThreads(op.threads, () => op.run(heap, offsets));
-    } catch (error) {
-      return (error as Error).message;
-    }
-    return undefined;
+    return runOnHeap(
+      this.dnnl,
+      this.get(kind, rows, width, epsilon),
+      heap,
+      offsets,
+    );
   }
 
   /**
@@ -392,7 +383,7 @@ export class DnnlRowCache {
       1,
       () => buildMoveHeads(this.dnnl, layout),
     );
-    return this.#execute(op, heap, offsets);
+    return runOnHeap(this.dnnl, op, heap, offsets);
   }
 
   /** Each cached key with the implementation chosen or the reason refused. */
@@ -407,6 +398,11 @@ let active: Dnnl | undefined;
 /** Sets the library the row operations use (register.ts: while its kernels are on). */
 export function setRowsDnnl(dnnl: Dnnl | undefined): void {
   active = dnnl;
+}
+
+/** The library the oneDNN kernels run on while they are enabled. */
+export function activeDnnl(): Dnnl | undefined {
+  return active;
 }
 
 /**

@@ -5,7 +5,9 @@
  * to `cblas_sgemm`, sharing the sgemms of one kernel with a helper thread
  * (the second core; `VITKD_BLAS_HELPER=0` turns it off). When oneDNN
  * (libdnnl 2.x) loads too, its direct convolutions take the 2-D convolution
- * kernels ahead of the sgemm ones (`VITKD_DNNL=0` turns it off). Needs
+ * kernels ahead of the sgemm ones, its matmul the batched matmuls, and its
+ * batch norm, layer norm, softmax and GELU the fused kernels' loops
+ * (`VITKD_DNNL=0` turns it off). Needs
  * `--allow-ffi`; without it, or without a library, everything stays on the
  * pure wasm kernels.
  *

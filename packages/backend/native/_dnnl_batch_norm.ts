@@ -1,0 +1,244 @@
+// oneDNN's training batch norm (forward with the ReLU fused or not, and
+// its backward) over every axis but the last, on the wasm heap: one
+// primitive per shape, made on first use and kept, whose memory objects
+// point into the heap at each call. The library's jit kernels are
+// vectorised and on its threads, where the JavaScript loops they replace
+// summed one float at a time on one thread. Private to the batch norm
+// kernels (cnn_kernels/batch_norm.ts).
+import { checkStatus, type Dnnl } from "./dnnl.ts";
+import {
+  type HeapPrimitive,
+  heapPrimitive,
+  memory,
+  memoryDesc,
+  Owned,
+  perLibrary,
+  PrimitiveCache,
+  primitiveDesc,
+  runOnHeap,
+} from "./_dnnl_objects.ts";
+import { activeDnnl } from "./_dnnl_rows.ts";
+
+// dnnl_types.h values (oneDNN 2.x).
+const TAG_A = 2;
+const TAG_NHWC = 20; // acdb: dims [n, c, h, w] laid out n, h, w, c
+const FORWARD_TRAINING = 64;
+const BACKWARD = 128;
+const FUSE_NORM_RELU = 0x4;
+const USE_SCALE_AND_SHIFT = 0x8 | 0x10;
+const QUERY_WORKSPACE_MD = 135;
+const ARG = {
+  src: 1,
+  dst: 17,
+  mean: 49,
+  variance: 50,
+  scale: 51,
+  shift: 52,
+  workspace: 64,
+  diffSrc: 129,
+  diffDst: 145,
+  diffScale: 255,
+  diffShift: 256,
+} as const;
+// sizeof(dnnl_batch_normalization_desc_t) is under 2 KiB in 2.6; the
+// buffer leaves room for other 2.x releases.
+const OP_DESC_BYTES = 8192;
+// Below this many elements a primitive runs on one thread: waking OpenMP's
+// second thread costs more than it saves.
+const MIN_SHARED_ELEMENTS = 65536;
+// DNNL_MEMORY_ALLOCATE, (void *)-1: the library allocates the buffer.
+const MEMORY_ALLOCATE = 0xffff_ffff_ffff_ffffn;
+
+/**
+ * x's shape as oneDNN's `[n, c, h, w]` with channels last in memory: an
+ * image batch `[n, h, w, c]` as it is (the kernels split its rows by image
+ * and pixel), any other rank as `[rows, c, 1, 1]`.
+ */
+export function batchNormDims(shape: readonly number[]): number[] {
+  const c = shape[shape.length - 1];
+  if (shape.length === 4) return [shape[0], c, shape[1], shape[2]];
+  let rows = 1;
+  for (let i = 0; i < shape.length - 1; i++) rows *= shape[i];
+  return [rows, c, 1, 1];
+}
+
+/** Which primitive: the forward (ReLU fused or not) or the backward. */
+export type DnnlBatchNormKind = "forward" | "forwardRelu" | "backward";
+
+function opDesc(
+  dnnl: Dnnl,
+  kind: DnnlBatchNormKind,
+  md: Uint8Array<ArrayBuffer>,
+  epsilon: number,
+): Uint8Array<ArrayBuffer> {
+  const s = dnnl.symbols;
+  const desc = new Uint8Array(OP_DESC_BYTES);
+  const status = kind === "backward"
+    ? s.dnnl_batch_normalization_backward_desc_init(
+      desc,
+      BACKWARD,
+      md,
+      md,
+      epsilon,
+      USE_SCALE_AND_SHIFT,
+    )
+    : s.dnnl_batch_normalization_forward_desc_init(
+      desc,
+      FORWARD_TRAINING,
+      md,
+      epsilon,
+      USE_SCALE_AND_SHIFT | (kind === "forwardRelu" ? FUSE_NORM_RELU : 0),
+    );
+  checkStatus(status, `oneDNN batch norm ${kind} descriptor`);
+  return desc;
+}
+
+function build(
+  dnnl: Dnnl,
+  kind: DnnlBatchNormKind,
+  dims: number[],
+  epsilon: number,
+  threads: number,
+): HeapPrimitive {
+  const s = dnnl.symbols;
+  const owned = new Owned(s);
+  try {
+    const md = memoryDesc(s, dims, TAG_NHWC);
+    const channel = memoryDesc(s, [dims[1]], TAG_A);
+    // the backward takes a forward's descriptor as its hint
+    const hint = kind === "backward"
+      ? primitiveDesc(
+        dnnl,
+        owned,
+        opDesc(dnnl, "forward", md, epsilon),
+        null,
+        null,
+        kind,
+      )
+      : null;
+    const pd = primitiveDesc(
+      dnnl,
+      owned,
+      opDesc(dnnl, kind, md, epsilon),
+      null,
+      hint,
+      `batch norm ${kind}`,
+    );
+    if (kind === "backward") {
+      // 2.6's backward also asks for the shift, which it does not read
+      return heapPrimitive(
+        dnnl,
+        owned,
+        pd,
+        [
+          [ARG.src, md],
+          [ARG.mean, channel],
+          [ARG.variance, channel],
+          [ARG.diffDst, md],
+          [ARG.scale, channel],
+          [ARG.shift, channel],
+          [ARG.diffSrc, md],
+          [ARG.diffScale, channel],
+          [ARG.diffShift, channel],
+        ],
+        "batch norm backward",
+        threads,
+      );
+    }
+    // The fused ReLU's mask goes to a workspace the library owns: the
+    // gradient masks dy from the saved output instead, so it is not kept.
+    const fixed: [number, Deno.PointerValue][] = [];
+    if (kind === "forwardRelu") {
+      const workspace = s.dnnl_primitive_desc_query_md(
+        pd,
+        QUERY_WORKSPACE_MD,
+        0,
+      );
+      if (workspace === null) {
+        throw new Error("oneDNN batch norm: no workspace descriptor");
+      }
+      fixed.push([
+        ARG.workspace,
+        memory(
+          dnnl,
+          owned,
+          workspace,
+          Deno.UnsafePointer.create(MEMORY_ALLOCATE),
+        ),
+      ]);
+    }
+    return heapPrimitive(
+      dnnl,
+      owned,
+      pd,
+      [
+        [ARG.src, md],
+        [ARG.dst, md],
+        [ARG.scale, channel],
+        [ARG.shift, channel],
+        [ARG.mean, channel],
+        [ARG.variance, channel],
+      ],
+      `batch norm ${kind}`,
+      threads,
+      fixed,
+    );
+  } catch (error) {
+    owned.destroy();
+    throw error;
+  }
+}
+
+/**
+ * The batch norm primitives made so far, one per kind, shape and epsilon
+ * (at most `capacity`, the oldest freed first); a shape oneDNN refused is
+ * remembered with the reason.
+ */
+export class DnnlBatchNormCache {
+  readonly #made: PrimitiveCache<HeapPrimitive>;
+
+  /** Builds on `dnnl`, keeping at most `capacity` primitives. */
+  constructor(readonly dnnl: Dnnl, readonly capacity = 64) {
+    this.#made = new PrimitiveCache(dnnl, capacity);
+  }
+
+  /**
+   * Runs `kind` for x of `shape` on `heap` at the byte `offsets`: for a
+   * forward x, y, gamma, beta, mean, variance; for the backward x, mean,
+   * variance, dy, gamma, beta, dx, dGamma, dBeta. Returns why not (the
+   * caller then runs its own loops) when oneDNN refused the shape or failed.
+   */
+  run(
+    kind: DnnlBatchNormKind,
+    shape: readonly number[],
+    epsilon: number,
+    heap: ArrayBufferLike,
+    offsets: readonly number[],
+  ): string | undefined {
+    const dims = batchNormDims(shape);
+    const size = dims[0] * dims[1] * dims[2] * dims[3];
+    const threads = size < MIN_SHARED_ELEMENTS ? 1 : this.dnnl.threads;
+    const op = this.#made.get(
+      `${kind},${dims},${epsilon}`,
+      threads,
+      () => build(this.dnnl, kind, dims, epsilon, threads),
+    );
+    return runOnHeap(this.dnnl, op, heap, offsets);
+  }
+
+  /** Each cached key with the implementation chosen or the reason refused. */
+  report(): [string, string][] {
+    return this.#made.report();
+  }
+}
+
+const batchNormCache = perLibrary((dnnl) => new DnnlBatchNormCache(dnnl));
+
+/**
+ * oneDNN's batch norm while the oneDNN kernels are enabled; undefined
+ * otherwise (the kernels then run their own loops).
+ */
+export function activeDnnlBatchNorm(): DnnlBatchNormCache | undefined {
+  const dnnl = activeDnnl();
+  return dnnl ? batchNormCache(dnnl) : undefined;
+}

@@ -1,0 +1,121 @@
+// The training batch norm's oneDNN path (forward with and without the
+// fused ReLU, and the gradient) against tfjs' composition on the cpu
+// backend, and that it is the path taken. Skipped, with the reason, where
+// libdnnl (Debian: libdnnl2) is absent; the loops it replaces are tested
+// against the same reference in cnn_kernels_test.ts.
+import * as tf from "@tensorflow/tfjs";
+import "@tensorflow/tfjs-backend-wasm";
+import { assert, assertEquals } from "@std/assert";
+import {
+  assertAllClose,
+  onBackend,
+  seeded,
+  toTensor,
+} from "../wasm_kernels/_test_util.ts";
+import { fusedBatchNormTraining } from "../cnn_kernels/ops.ts";
+import { registerCnnKernels } from "../cnn_kernels/register.ts";
+import { activeDnnlBatchNorm, batchNormDims } from "./_dnnl_batch_norm.ts";
+import {
+  disableNativeKernels,
+  enableNativeKernels,
+  loadNativeBlas,
+  loadNativeDnnl,
+} from "./register.ts";
+
+registerCnnKernels();
+const { dnnl, status } = loadNativeDnnl();
+const ignore = !dnnl;
+if (ignore) console.warn(`oneDNN batch norm tests skipped: ${status.reason}`);
+
+const EPSILON = 1e-3;
+
+function referenceBatchNorm(
+  x: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  relu: boolean,
+): tf.Tensor {
+  const axes = x.shape.slice(0, -1).map((_, i) => i);
+  const { mean, variance } = tf.moments(x, axes);
+  const y = tf.batchNorm(x, mean, variance, beta, gamma, EPSILON);
+  return relu ? tf.relu(y) : y;
+}
+
+// Below the one-thread threshold (65,536 elements) and above it; an image
+// batch and other ranks.
+const SHAPES = [[7, 5], [4, 6, 5, 16], [16, 16, 16, 32], [3000, 24]];
+
+Deno.test({
+  name:
+    "oneDNN batch norm (values, statistics and gradients, with and without relu) = cpu; it is the path taken",
+  ignore,
+  async fn() {
+    await tf.setBackend("wasm");
+    enableNativeKernels(loadNativeBlas().blas, undefined, { dnnl });
+    try {
+      for (const shape of SHAPES) {
+        const c = shape.at(-1)!;
+        // offset from 0, so that the mean must be subtracted
+        const xs = seeded(shape, 51, 3);
+        const gs = seeded([c], 52, 1.5);
+        const bs = seeded([c], 53);
+        const probe = seeded(shape, 54);
+        for (const relu of [false, true]) {
+          const run = (fused: boolean) => () => {
+            const [x, g, b, p] = [xs, gs, bs, probe].map(toTensor);
+            const shifted = tf.add(x, 2);
+            const bn = (a: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) =>
+              fused
+                ? fusedBatchNormTraining(a, gg, bb, EPSILON, relu).y
+                : referenceBatchNorm(a, gg, bb, relu);
+            const axes = shape.slice(0, -1).map((_, i) => i);
+            const moments = fused
+              ? fusedBatchNormTraining(shifted, g, b, EPSILON, relu)
+              : tf.moments(shifted, axes);
+            return [
+              bn(shifted, g, b),
+              moments.mean,
+              moments.variance,
+              ...tf.grads((a: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) =>
+                tf.sum(tf.mul(bn(a, gg, bb), p))
+              )([shifted, g, b]),
+            ];
+          };
+          const expected = await onBackend("cpu", run(false));
+          const actual = await onBackend("wasm", run(true));
+          ["y", "mean", "variance", "dx", "dgamma", "dbeta"].forEach(
+            (label, i) =>
+              assertAllClose(
+                actual[i],
+                expected[i],
+                { rtol: 2e-4, atol: 2e-4 },
+                `${label} [${shape}]${relu ? " + relu" : ""}`,
+              ),
+          );
+        }
+        const made = activeDnnlBatchNorm()!.report();
+        for (const kind of ["forward", "forwardRelu", "backward"]) {
+          const entry = made.find(([key]) =>
+            key.startsWith(`${kind},${batchNormDims(shape)},`)
+          );
+          assert(
+            entry !== undefined && !entry[1].startsWith("refused"),
+            `oneDNN batch norm ${kind} for [${shape}]: ${
+              entry?.[1]
+            } (made: ${made})`,
+          );
+        }
+      }
+    } finally {
+      disableNativeKernels();
+    }
+    assertEquals(activeDnnlBatchNorm(), undefined);
+  },
+});
+
+Deno.test("batchNormDims: image batches keep their geometry, other ranks fold into rows", () => {
+  assertEquals(batchNormDims([64, 32, 16, 8]), [64, 8, 32, 16]);
+  assertEquals(batchNormDims([7, 5]), [7, 5, 1, 1]);
+  assertEquals(batchNormDims([2, 3, 4]), [6, 4, 1, 1]);
+  assertEquals(batchNormDims([9]), [1, 9, 1, 1]);
+});
