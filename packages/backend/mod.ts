@@ -38,6 +38,12 @@ export {
   hasFusedInvolution,
 } from "./cnn_kernels/ops.ts";
 export type { InvolutionAttrs } from "./cnn_kernels/involution.ts";
+export {
+  CONV2D_ADD_RELU,
+  conv2dAddRelu,
+  type Conv2dAddReluOptions,
+  hasConv2dAddRelu,
+} from "./cnn_kernels/conv_add_relu.ts";
 export type { AdamWStepConstants } from "./fused/adamw_kernel.ts";
 export {
   fusedAdamWStep,

@@ -1,5 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { BatchNorm } from "./batch_norm.ts";
+import { AddRelu } from "./add_relu.ts";
+import { ConvAddRelu } from "./conv_add_relu.ts";
 import type { LayersModel } from "./tf_types.ts";
 
 // A layer of a functional model in its saved (Keras, snake_case) form.
@@ -25,6 +27,11 @@ export interface FoldedModel {
   model: LayersModel;
   /** How many batch norms were folded into the convolution before them. */
   folded: number;
+  /**
+   * How many residual additions (with their ReLU) joined a folded
+   * convolution that feeds them, as one {@linkcode ConvAddRelu} layer.
+   */
+  residuals: number;
 }
 
 // A batch norm can fold into the convolution that feeds it when that
@@ -66,6 +73,9 @@ function foldablePairs(layers: SavedLayer[]): Map<string, SavedLayer> {
  * ReLU becomes the convolution's activation. Each folded pair then runs as
  * one `FusedConv2D` kernel instead of a convolution, a batch norm and a ReLU,
  * which is what inference-mode batch norm computes up to float rounding.
+ * A folded convolution that then feeds only a residual block's
+ * {@linkcode AddRelu} joins it as one {@linkcode ConvAddRelu}: on wasm with
+ * oneDNN, the addition and the ReLU become the convolution's post-ops.
  * Training the copy would not be training the model: use it for predictions
  * only. A model without such pairs comes back as an equal copy.
  *
@@ -104,16 +114,22 @@ export async function foldBatchNorm(model: LayersModel): Promise<FoldedModel> {
       ? "relu"
       : "linear";
   }
-  const rename = (name: string) => pairs.get(name)?.name ?? name;
+  const renamed = new Map([...pairs].map(([bn, conv]) => [bn, conv.name]));
+  const rename = (name: string) => renamed.get(name) ?? name;
   saved.config.layers = saved.config.layers.filter((l) => !pairs.has(l.name));
-  for (const layer of saved.config.layers) {
-    for (const node of layer.inbound_nodes) {
-      for (const input of node) input[0] = rename(input[0]);
+  const renameInputs = () => {
+    for (const layer of saved.config.layers) {
+      for (const node of layer.inbound_nodes) {
+        for (const input of node) input[0] = rename(input[0]);
+      }
     }
-  }
-  for (const output of saved.config.output_layers) {
-    output[0] = rename(output[0]);
-  }
+    for (const output of saved.config.output_layers) {
+      output[0] = rename(output[0]);
+    }
+  };
+  renameInputs();
+  const residuals = joinResiduals(saved.config.layers, foldedInto, renamed);
+  renameInputs();
   const inference = await tf.models.modelFromJSON({
     modelTopology: saved as unknown as tf.io.ModelJSON["modelTopology"],
   });
@@ -140,5 +156,63 @@ export async function foldBatchNorm(model: LayersModel): Promise<FoldedModel> {
     inference.dispose();
     throw error;
   }
-  return { model: inference, folded: pairs.size };
+  return { model: inference, folded: pairs.size, residuals };
+}
+
+// Each AddRelu with an input from a folded convolution that has no other
+// consumer and no activation becomes one ConvAddRelu in the AddRelu's
+// place, named as the convolution (whose kernel and bias it takes), with
+// the convolution's input and the AddRelu's other input. Records each
+// AddRelu's new name in `renamed`; returns how many were joined.
+function joinResiduals(
+  layers: SavedLayer[],
+  folded: Map<string, string>,
+  renamed: Map<string, string>,
+): number {
+  const consumers = new Map<string, number>();
+  for (const layer of layers) {
+    for (const node of layer.inbound_nodes) {
+      for (const [producer] of node) {
+        consumers.set(producer, (consumers.get(producer) ?? 0) + 1);
+      }
+    }
+  }
+  const byName = new Map(layers.map((l) => [l.name, l]));
+  const joinedConvs = new Set<string>();
+  const joined = layers.map((add): SavedLayer => {
+    if (add.class_name !== AddRelu.className) return add;
+    if (add.inbound_nodes.length !== 1) return add;
+    const node = add.inbound_nodes[0];
+    if (node.length !== 2) return add;
+    const side = node.findIndex(([producer]) => {
+      const conv = byName.get(producer);
+      return conv !== undefined && folded.has(conv.name) &&
+        conv.config.activation === "linear" &&
+        consumers.get(conv.name) === 1;
+    });
+    if (side < 0) return add;
+    const conv = byName.get(node[side][0])!;
+    const c = conv.config;
+    joinedConvs.add(conv.name);
+    renamed.set(add.name, conv.name);
+    return {
+      class_name: ConvAddRelu.className,
+      name: conv.name,
+      config: {
+        name: conv.name,
+        trainable: c.trainable,
+        filters: c.filters,
+        kernel_size: c.kernel_size,
+        strides: c.strides,
+        padding: c.padding,
+        dilation_rate: c.dilation_rate,
+      },
+      inbound_nodes: [[conv.inbound_nodes[0][0], node[1 - side]]],
+    };
+  });
+  const kept = joined.filter((l) =>
+    !(joinedConvs.has(l.name) && l.class_name !== ConvAddRelu.className)
+  );
+  layers.splice(0, layers.length, ...kept);
+  return joinedConvs.size;
 }

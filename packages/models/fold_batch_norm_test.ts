@@ -4,6 +4,8 @@ import { initBackend } from "@vitkd/backend";
 import { buildModel } from "./registry.ts";
 import { foldBatchNorm } from "./fold_batch_norm.ts";
 import { BatchNorm } from "./batch_norm.ts";
+import { AddRelu } from "./add_relu.ts";
+import { ConvAddRelu } from "./conv_add_relu.ts";
 import type { LayersModel } from "./tf_types.ts";
 
 await initBackend({ backend: "wasm" });
@@ -63,13 +65,25 @@ for (const name of ["resnet8", "rednet8"]) {
   });
 }
 
-Deno.test("foldBatchNorm: resnet8 folds all nine conv + batch norm pairs; a ViT has none", async () => {
+Deno.test("foldBatchNorm: resnet8 folds all nine conv + batch norm pairs and joins its three residual ends; a ViT has none", async () => {
   const resnet = buildModel("resnet8", { seed: 1 });
-  const { model, folded } = await foldBatchNorm(resnet);
+  const { model, folded, residuals } = await foldBatchNorm(resnet);
   assertEquals(folded, 9);
-  const convs = model.layers.filter((l) => l.getClassName() === "Conv2D");
-  assertEquals(convs.length, 9);
+  assertEquals(residuals, 3);
+  const classes = model.layers.map((l) => l.getClassName());
+  assertEquals(classes.filter((c) => c === "Conv2D").length, 6);
+  assertEquals(classes.filter((c) => c === ConvAddRelu.className).length, 3);
+  assertEquals(classes.filter((c) => c === AddRelu.className).length, 0);
   assertEquals(model.layers.filter((l) => l instanceof BatchNorm).length, 0);
+  // the same parameters, minus the batch norms' four vectors per channel
+  const batchNormParams = resnet.layers.filter((l) => l instanceof BatchNorm)
+    .reduce((n, l) => n + l.countParams(), 0);
+  assertEquals(
+    model.countParams(),
+    resnet.countParams() - batchNormParams +
+      resnet.layers.filter((l) => l instanceof BatchNorm)
+        .reduce((n, l) => n + l.countParams() / 4, 0),
+  );
   model.dispose();
   resnet.dispose();
   const vit = buildModel("vit-tiny", {

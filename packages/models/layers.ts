@@ -19,6 +19,7 @@
  * @module
  */
 export { AddRelu, type AddReluArgs } from "./add_relu.ts";
+export { ConvAddRelu, type ConvAddReluArgs } from "./conv_add_relu.ts";
 export {
   BatchNorm,
   type BatchNormArgs,

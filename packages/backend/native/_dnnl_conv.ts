@@ -56,7 +56,10 @@ const ARG = {
   diffWeights: 161,
   from: 1,
   to: 17,
+  // DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1: post-op 0's tensor
+  residual: 16384 | 2,
 } as const;
+const BINARY_ADD = 0x1fff0;
 const QUERY = {
   weights: 131,
   diffWeights: 132,
@@ -105,6 +108,8 @@ export interface DnnlConvOffsets {
   output: number;
   /** The per-channel bias (forward with a bias only). */
   bias?: number;
+  /** The tensor added before the activation (forward with a residual only). */
+  residual?: number;
 }
 
 /** A convolution primitive made for one shape, ready to run on heap offsets. */
@@ -235,20 +240,24 @@ function filterMemory(
   const [from, to] = toPrimitive
     ? [pointerOf(userMd), wanted]
     : [wanted, pointerOf(userMd)];
-  checkStatus(
-    s.dnnl_reorder_primitive_desc_create(
-      cell,
-      from,
-      dnnl.engine,
-      to,
-      dnnl.engine,
-      null,
-    ),
-    "dnnl_reorder_primitive_desc_create",
-  );
-  const reorderPd = outPointer(cell);
-  owned.descs.push(reorderPd);
-  const reorder = primitive(dnnl, owned, reorderPd);
+  // Made and run on one thread: a filter is a few thousand floats, and
+  // waking OpenMP's second thread for it cost about 0.1 ms a call.
+  const reorder = dnnl.withThreads(1, () => {
+    checkStatus(
+      s.dnnl_reorder_primitive_desc_create(
+        cell,
+        from,
+        dnnl.engine,
+        to,
+        dnnl.engine,
+        null,
+      ),
+      "dnnl_reorder_primitive_desc_create",
+    );
+    const reorderPd = outPointer(cell);
+    owned.descs.push(reorderPd);
+    return primitive(dnnl, owned, reorderPd);
+  });
   const args = execArgs(
     toPrimitive
       ? [[ARG.from, user], [ARG.to, blocked]]
@@ -257,38 +266,50 @@ function filterMemory(
   return {
     memory: blocked,
     reorder: () =>
-      checkStatus(
-        s.dnnl_primitive_execute(reorder, dnnl.stream, 2, args),
-        "dnnl_primitive_execute (filter reorder)",
-      ),
+      dnnl.withThreads(1, () =>
+        checkStatus(
+          s.dnnl_primitive_execute(reorder, dnnl.stream, 2, args),
+          "dnnl_primitive_execute (filter reorder)",
+        )),
   };
 }
 
-// Post-ops that apply `activation` after the bias; null for none.
-/** Primitive attributes with `activation` as an eltwise post-op (null: none). */
+/**
+ * Primitive attributes with, as post-ops, the addition of a tensor laid out
+ * as `residual` (when given) and then `activation` (null: neither).
+ */
 export function activationAttr(
   s: DnnlSymbols,
   activation: DnnlActivation | undefined,
+  residual?: Uint8Array<ArrayBuffer>,
 ): Deno.PointerValue {
-  if (!activation) return null;
-  const eltwise = eltwiseFor(activation);
-  if (!eltwise) {
+  if (!activation && !residual) return null;
+  const eltwise = activation && eltwiseFor(activation);
+  if (activation && !eltwise) {
     throw new Error(`oneDNN has no post-op for "${activation.name}"`);
   }
   const cell = new BigUint64Array(1);
   checkStatus(s.dnnl_post_ops_create(cell), "dnnl_post_ops_create");
   const ops = outPointer(cell);
   try {
-    checkStatus(
-      s.dnnl_post_ops_append_eltwise(
-        ops,
-        1,
-        eltwise.alg,
-        eltwise.alpha,
-        eltwise.beta,
-      ),
-      "dnnl_post_ops_append_eltwise",
-    );
+    if (residual) {
+      checkStatus(
+        s.dnnl_post_ops_append_binary(ops, BINARY_ADD, residual),
+        "dnnl_post_ops_append_binary",
+      );
+    }
+    if (eltwise) {
+      checkStatus(
+        s.dnnl_post_ops_append_eltwise(
+          ops,
+          1,
+          eltwise.alg,
+          eltwise.alpha,
+          eltwise.beta,
+        ),
+        "dnnl_post_ops_append_eltwise",
+      );
+    }
     checkStatus(
       s.dnnl_primitive_attr_create(cell),
       "dnnl_primitive_attr_create",
@@ -307,7 +328,9 @@ export function activationAttr(
 export interface DnnlForwardOptions {
   /** Whether a per-channel bias is added. */
   bias: boolean;
-  /** The activation applied after it, as a post-op. */
+  /** Whether a tensor of the output's shape is added after the bias. */
+  residual?: boolean;
+  /** The activation applied after them, as a post-op. */
   activation?: DnnlActivation;
 }
 
@@ -383,8 +406,13 @@ export function buildPrimitive(
   try {
     const l = layouts(s, plan);
     const forwardBias = kind === "forward" && options.bias;
+    const residual = kind === "forward" && options.residual === true;
     const attr = kind === "forward"
-      ? activationAttr(s, options.activation)
+      ? activationAttr(
+        s,
+        options.activation,
+        residual ? l.output : undefined,
+      )
       : null;
     let forward: Deno.PointerValue;
     try {
@@ -412,6 +440,7 @@ export function buildPrimitive(
     const output = heapMemory(dnnl, owned, l.output);
     const filter = heapMemory(dnnl, owned, l.filterUser);
     const bias = forwardBias ? heapMemory(dnnl, owned, l.bias) : undefined;
+    const added = residual ? heapMemory(dnnl, owned, l.output) : undefined;
     const roles = ROLES[kind];
     const filterIsOutput = kind === "backwardWeights";
     const placed = filterMemory(
@@ -429,6 +458,7 @@ export function buildPrimitive(
       [roles.output, output],
     ];
     if (bias !== undefined) args.push([ARG.bias, bias]);
+    if (added !== undefined) args.push([ARG.residual, added]);
     const conv = primitive(dnnl, owned, pd);
     const packed = execArgs(args);
     return {
@@ -445,6 +475,12 @@ export function buildPrimitive(
             throw new Error("oneDNN forward: the primitive expects a bias");
           }
           setHandle(s, bias, base, offsets.bias);
+        }
+        if (added !== undefined) {
+          if (offsets.residual === undefined) {
+            throw new Error("oneDNN forward: the primitive expects a residual");
+          }
+          setHandle(s, added, base, offsets.residual);
         }
         if (!filterIsOutput) placed.reorder?.();
         execute(dnnl, conv, packed, kind);

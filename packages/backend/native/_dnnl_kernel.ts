@@ -44,6 +44,7 @@ function planKey(
     plan.top,
     plan.left,
     options.bias ? "bias" : "",
+    options.residual ? "residual" : "",
     a ? `${a.name}:${a.alpha ?? ""}` : "",
   ].join(",");
 }
@@ -137,6 +138,8 @@ export interface DnnlCall {
   output: tf.TensorInfo;
   /** The per-channel bias, when the primitive adds one. */
   bias?: tf.TensorInfo;
+  /** The tensor added before the activation, when the primitive adds one. */
+  residual?: tf.TensorInfo;
 }
 
 /**
@@ -164,6 +167,7 @@ export function runInto(
     filter: byteOffset(backend, call.filter),
     output: byteOffset(backend, call.output),
     bias: call.bias ? byteOffset(backend, call.bias) : undefined,
+    residual: call.residual ? byteOffset(backend, call.residual) : undefined,
   };
   try {
     runDnnlConv(dnnl, primitive, heapBuffer(backend), offsets);

@@ -166,6 +166,10 @@ export const DNNL_SYMBOLS = {
   },
   dnnl_post_ops_create: { parameters: ["buffer"], result: "i32" },
   dnnl_post_ops_destroy: { parameters: ["pointer"], result: "i32" },
+  dnnl_post_ops_append_binary: {
+    parameters: ["pointer", "i32", "buffer"],
+    result: "i32",
+  },
   dnnl_post_ops_append_eltwise: {
     parameters: ["pointer", "f32", "i32", "f32", "f32"],
     result: "i32",

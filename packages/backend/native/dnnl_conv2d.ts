@@ -12,9 +12,10 @@ import {
 import { dnnlKernelConfig, runInto } from "./_dnnl_kernel.ts";
 
 /**
- * `conv2d(x, filter)`, plus a per-channel `bias` and an `activation` applied
- * in the same primitive when given, through oneDNN; returns
- * `[n, outH, outW, outC]`, or why oneDNN could not run it.
+ * `conv2d(x, filter)`, plus a per-channel `bias`, a `residual` of the
+ * output's shape and an `activation` applied in the same primitive when
+ * given, through oneDNN; returns `[n, outH, outW, outC]`, or why oneDNN
+ * could not run it.
  */
 export function dnnlConv2D(
   dnnl: Dnnl,
@@ -24,16 +25,20 @@ export function dnnlConv2D(
   plan: ConvPlan,
   bias?: tf.TensorInfo,
   activation?: DnnlActivation,
+  residual?: tf.TensorInfo,
 ): tf.TensorInfo | string {
-  checkFloat32("conv2d", x, filter, ...(bias ? [bias] : []));
+  const optional = [bias, residual].filter((t): t is tf.TensorInfo =>
+    t !== undefined
+  );
+  checkFloat32("conv2d", x, filter, ...optional);
   return runInto(
     dnnl,
     backend,
     "forward",
     plan,
     [plan.n, plan.outH, plan.outW, plan.outC],
-    (y) => ({ activation: x, filter, output: y, bias }),
-    { bias: bias !== undefined, activation },
+    (y) => ({ activation: x, filter, output: y, bias, residual }),
+    { bias: bias !== undefined, residual: residual !== undefined, activation },
   );
 }
 

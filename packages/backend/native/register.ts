@@ -18,6 +18,8 @@ import {
   dnnlBatchMatMulConfig,
   dnnlFusedMatMulConfig,
 } from "./dnnl_mat_mul.ts";
+import { dnnlConv2DAddReluConfig } from "./dnnl_conv2d_add_relu.ts";
+import { CONV2D_ADD_RELU } from "../cnn_kernels/conv_add_relu.ts";
 
 /** The wasm kernels the native path replaces. */
 export const NATIVE_KERNEL_NAMES: readonly string[] = [
@@ -33,7 +35,9 @@ export const NATIVE_KERNEL_NAMES: readonly string[] = [
  * The kernels oneDNN takes when it loads, ahead of the sgemm ones (which
  * then run only what oneDNN refuses): the ones it was measured faster on
  * (docs/performance.md: "oneDNN against sgemm over taps" for the
- * convolutions; the matmuls in "2026-12-01: the ViT on oneDNN").
+ * convolutions; the matmuls in "2026-12-01: the ViT on oneDNN"), and the
+ * residual block's end at inference (`VitkdConv2DAddRelu`, a kernel of its
+ * own that only oneDNN provides).
  */
 export const DNNL_KERNEL_NAMES: readonly string[] = [
   "Conv2D",
@@ -42,6 +46,7 @@ export const DNNL_KERNEL_NAMES: readonly string[] = [
   "Conv2DBackpropFilter",
   "BatchMatMul",
   "_FusedMatMul",
+  CONV2D_ADD_RELU,
 ];
 
 type KernelFactory<Lib> = (
@@ -62,7 +67,7 @@ const FACTORIES: Record<string, KernelFactory<Blas>> = {
 
 // One entry per oneDNN kernel file: dnnl_conv2d.ts, dnnl_fused_conv2d.ts,
 // dnnl_conv2d_backprop_input.ts, dnnl_conv2d_backprop_filter.ts,
-// dnnl_mat_mul.ts.
+// dnnl_mat_mul.ts, dnnl_conv2d_add_relu.ts.
 const DNNL_FACTORIES: Record<string, KernelFactory<Dnnl>> = {
   Conv2D: dnnlConv2DConfig,
   FusedConv2D: dnnlFusedConv2DConfig,
@@ -70,6 +75,7 @@ const DNNL_FACTORIES: Record<string, KernelFactory<Dnnl>> = {
   Conv2DBackpropFilter: dnnlConv2DBackpropFilterConfig,
   BatchMatMul: dnnlBatchMatMulConfig,
   _FusedMatMul: dnnlFusedMatMulConfig,
+  [CONV2D_ADD_RELU]: dnnlConv2DAddReluConfig,
 };
 
 // The configs that were registered before ours, restored by `disable`.
