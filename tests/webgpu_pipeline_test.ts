@@ -51,7 +51,11 @@ const TINY = [
   "--no-baseline",
 ];
 
-async function train(backend: string, runsDir: string): Promise<void> {
+async function train(
+  backend: string,
+  runsDir: string,
+  env: Record<string, string> = {},
+): Promise<void> {
   const output = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -70,6 +74,7 @@ async function train(backend: string, runsDir: string): Promise<void> {
       backend,
     ],
     cwd: ROOT,
+    env,
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -149,7 +154,11 @@ Deno.test({
     const runsDir = await Deno.makeTempDir({ prefix: "vitkd-webgpu-" });
     try {
       await train("webgpu", runsDir);
-      await train("wasm", runsDir);
+      // The reference runs wasm's own kernels: oneDNN's batch norm sums in
+      // float32 over its threads, and that rounding alone moved teacher 0's
+      // stored logits by 4.6 % between one thread and two (measured), where
+      // wasm's float64 sums and WebGPU's agreed to 0.01 %.
+      await train("wasm", runsDir, { VITKD_DNNL: "0" });
       const gpuState = await loadRunState(`${runsDir}/webgpu`);
       const wasmState = await loadRunState(`${runsDir}/wasm`);
       assert(gpuState.complete && wasmState.complete);

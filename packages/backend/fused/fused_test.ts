@@ -166,6 +166,8 @@ Deno.test({
         softmaxGrad,
         // a bias gradient's column sums, columns split between the threads
         tf.sum(a, 0),
+        // a global average pool, images split between the threads
+        tf.mean(tf.reshape(a, [3, 10, 10, 256]), [1, 2]),
       ];
     };
     await assertHelperSplitExact(compute);
@@ -318,6 +320,30 @@ Deno.test("fused attention block training keeps the tensor count flat", async ()
   );
   tf.dispose([x, gamma, beta, qkv]);
   optimizer.dispose();
+});
+
+Deno.test("wasm Mean over the middle axes (global average pool) = cpu Mean; other axes still work", async () => {
+  const cases: [number[], number | number[], boolean][] = [
+    [[3, 4, 5, 6], [1, 2], false],
+    [[3, 4, 5, 6], [2, 1], true],
+    [[3, 4, 5, 6], [-3, -2], false],
+    [[3, 7, 6], 1, false],
+    [[2, 3, 4, 5, 6], [1, 2, 3], true],
+    [[3, 4, 5, 6], [1], false],
+    [[3, 4, 5, 6], [0, 1, 2], false],
+  ];
+  for (const [shape, axis, keepDims] of cases) {
+    const x = seeded(shape, 29, 2);
+    const compute = () => tf.mean(tf.add(toTensor(x), 3), axis, keepDims);
+    const [expected] = await onBackend("cpu", compute);
+    const [actual] = await onBackend("wasm", compute);
+    assertAllClose(
+      actual,
+      expected,
+      VALUES,
+      `mean [${shape}] axis ${axis} keepDims ${keepDims}`,
+    );
+  }
 });
 
 Deno.test("wasm Sum over leading axes = cpu Sum; other axes still work", async () => {

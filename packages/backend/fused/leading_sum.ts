@@ -51,3 +51,52 @@ export function leadingSumConfig(stock: tf.KernelConfig): tf.KernelConfig {
     },
   };
 }
+
+// Whether `axis` names exactly the middle axes [1, rank - 1) of rank >= 3.
+function middleAxes(axis: unknown, rank: number): boolean {
+  const list = (Array.isArray(axis) ? axis : [axis]) as unknown[];
+  if (rank < 3 || list.some((a) => typeof a !== "number")) return false;
+  const axes = [...new Set((list as number[]).map((a) => a < 0 ? a + rank : a))]
+    .sort((a, b) => a - b);
+  return axes.length === rank - 2 && axes.every((a, i) => a === i + 1);
+}
+
+/**
+ * Wraps the wasm `Mean` kernel: a float32 mean over the middle axes (a
+ * global average pool of NHWC images, `[n, h, w, c] -> [n, c]`) runs as
+ * per-image column sums in float64 over the heap, the images shared with
+ * the helper thread; stock wasm first transposes the reduced axes to the
+ * end. Every other case goes to `stock`.
+ */
+export function spatialMeanConfig(stock: tf.KernelConfig): tf.KernelConfig {
+  return {
+    ...stock,
+    kernelFunc: (args) => {
+      const { inputs, attrs, backend } = args;
+      const x = inputs.x as tf.TensorInfo | undefined;
+      if (
+        !x || x.dtype !== "float32" ||
+        !middleAxes(attrs?.axis, x.shape.length)
+      ) {
+        return stock.kernelFunc(args);
+      }
+      const rank = x.shape.length;
+      const [n, width] = [x.shape[0], x.shape[rank - 1]];
+      const rows = sizeOf(x.shape.slice(1, rank - 1));
+      const outShape = attrs?.keepDims
+        ? [n, ...x.shape.slice(1, rank - 1).map(() => 1), width]
+        : [n, width];
+      if (rows === 0 || n === 0 || width === 0) return stock.kernelFunc(args);
+      const wasm = backend as unknown as FusedBackend;
+      const out = wasm.makeOutput(outShape, "float32");
+      runHeapLoop(
+        wasm,
+        LoopId.SpatialMean,
+        [floatOffset(wasm, x), floatOffset(wasm, out), rows, width],
+        n,
+        rows * width,
+      );
+      return out;
+    },
+  };
+}

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { adamwStepConfig } from "./adamw_kernel.ts";
 import { layerNormConfig, layerNormGradConfig } from "./layer_norm_kernels.ts";
-import { leadingSumConfig } from "./leading_sum.ts";
+import { leadingSumConfig, spatialMeanConfig } from "./leading_sum.ts";
 import { FUSED_GRADIENTS } from "./ops.ts";
 import {
   geluConfig,
@@ -40,7 +40,8 @@ let registered = false;
  * head split/merge, each a chain of several stock kernels (and, for the head
  * layout, rank-4 transposes and strided slices, which are slow on wasm).
  * Also wraps wasm `Sum` so that sums over leading axes (bias gradients) run
- * as one pass of column sums. Idempotent. Returns the fused kernel names.
+ * as one pass of column sums, and wasm `Mean` so that means over the middle
+ * axes (global average pools) do too. Idempotent. Returns the fused kernel names.
  */
 export function registerFusedKernels(): string[] {
   if (!registered) {
@@ -54,6 +55,11 @@ export function registerFusedKernels(): string[] {
     if (sum) {
       tf.unregisterKernel("Sum", "wasm");
       tf.registerKernel(leadingSumConfig(sum));
+    }
+    const mean = tf.getKernel("Mean", "wasm");
+    if (mean) {
+      tf.unregisterKernel("Mean", "wasm");
+      tf.registerKernel(spatialMeanConfig(mean));
     }
     for (const grad of FUSED_GRADIENTS) {
       if (!tf.getGradient(grad.kernelName)) tf.registerGradient(grad);

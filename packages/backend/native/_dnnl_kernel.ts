@@ -44,8 +44,8 @@ function planKey(
     plan.top,
     plan.left,
     options.bias ? "bias" : "",
-    options.residual ? "residual" : "",
     a ? `${a.name}:${a.alpha ?? ""}` : "",
+    options.residual ? "residual" : "",
   ].join(",");
 }
 

@@ -378,6 +378,34 @@ export function columnSumLoop(
   for (let j = 0; j < sums.length; j++) heap[outAt + first + j] = sums[j];
 }
 
+/**
+ * Means over the middle axes of images `[n, rows, width]` (a global average
+ * pool of NHWC: rows = h·w) for images `[start, end)`: args xAt, outAt, rows,
+ * width; each column summed in float64 in row order, then divided by rows.
+ */
+export function spatialMeanLoop(
+  heap: Float32Array,
+  args: ArrayLike<number>,
+  start: number,
+  end: number,
+): void {
+  const xAt = args[0] | 0;
+  const outAt = args[1] | 0;
+  const rows = args[2] | 0;
+  const width = args[3] | 0;
+  const sums = new Float64Array(width);
+  for (let n = start | 0; n < (end | 0); n++) {
+    sums.fill(0);
+    const image = xAt + n * rows * width;
+    for (let r = 0; r < rows; r++) {
+      const base = image + r * width;
+      for (let j = 0; j < width; j++) sums[j] += heap[base + j];
+    }
+    const out = outAt + n * width;
+    for (let j = 0; j < width; j++) heap[out + j] = sums[j] / rows;
+  }
+}
+
 /** The loops by id, the id a post to the helper names. */
 export const HEAP_LOOPS: readonly HeapLoop[] = [
   geluInferenceLoop,
@@ -391,6 +419,7 @@ export const HEAP_LOOPS: readonly HeapLoop[] = [
   reluMaskLoop,
   channelGradientLoop,
   columnSumLoop,
+  spatialMeanLoop,
 ];
 
 /** Ids of {@linkcode HEAP_LOOPS}. */
@@ -406,4 +435,5 @@ export const LoopId = {
   ReluMask: 8,
   ChannelGradient: 9,
   ColumnSum: 10,
+  SpatialMean: 11,
 } as const;
