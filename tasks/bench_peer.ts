@@ -7,8 +7,14 @@
  * load average of 0.5 or more is marked: load slows PyTorch's OpenMP threads
  * more than ours, and such ratios have flattered us by up to 2x.
  *
+ * PyTorch runs with glibc's malloc told to keep freed memory (the MALLOC_*
+ * variables below), as PyTorch's CPU tuning advice asks of its allocator:
+ * with glibc's defaults, each ResNet-8 training step handed its buffers
+ * back to the kernel and faulted them in again, 10,000 page faults a step on
+ * the development VM, which cut PyTorch's training to a third.
+ *
  *   deno task bench:peer [--rounds 2] [--seconds 4] [--threads 2] [--settle 240]
- *     [--python /usr/bin/python3]
+ *     [--python /usr/bin/python3] [--torch-malloc keep|default]
  */
 import { parseTaskArgs } from "./_cli.ts";
 import { cpuModel } from "./_machine.ts";
@@ -16,6 +22,13 @@ import { cpuModel } from "./_machine.ts";
 const ROOT = new URL("..", import.meta.url).pathname;
 const MODELS = ["vit-small", "resnet8", "rednet8"];
 const QUIET_LOAD = 0.5;
+// glibc: never trim the heap's top, serve every size from the heap (no
+// mmap/munmap per tensor), and grow it 100 MB at a time.
+const KEEP_MALLOC = {
+  MALLOC_TRIM_THRESHOLD_: "1000000000",
+  MALLOC_MMAP_THRESHOLD_: "1000000000",
+  MALLOC_TOP_PAD_: "100000000",
+};
 
 const { args, fail } = parseTaskArgs({
   command: "deno task bench:peer",
@@ -41,11 +54,25 @@ load average to fall below 0.5 (the previous run raises it); 0: no wait`,
 /usr/bin/python3 and python3 that does;
 Debian: apt-get install python3-torch)`,
     },
+    "torch-malloc": {
+      arg: "MODE",
+      default: "keep",
+      help: `keep: PyTorch runs with glibc's malloc keeping freed memory
+(MALLOC_TRIM_THRESHOLD_, MALLOC_MMAP_THRESHOLD_, MALLOC_TOP_PAD_);
+default: glibc's own settings, which refault PyTorch's buffers every step`,
+    },
   },
 });
 const rounds = Number(args.rounds);
 const seconds = Number(args.seconds);
 const threads = Number(args.threads);
+const torchMalloc = args["torch-malloc"];
+if (torchMalloc !== "keep" && torchMalloc !== "default") {
+  fail(`--torch-malloc is keep or default, got "${torchMalloc}"`);
+}
+const torchEnv: Record<string, string> = torchMalloc === "keep"
+  ? KEEP_MALLOC
+  : {};
 if (
   !Number.isInteger(rounds) || rounds < 1 || !(seconds > 0) ||
   !Number.isInteger(threads) || threads < 1
@@ -55,10 +82,15 @@ if (
   );
 }
 
-async function run(cmd: string, cmdArgs: string[]) {
+async function run(
+  cmd: string,
+  cmdArgs: string[],
+  env: Record<string, string> = {},
+) {
   const out = await new Deno.Command(cmd, {
     args: cmdArgs,
     cwd: ROOT,
+    env,
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -143,9 +175,9 @@ const torchVersion =
   (await run(python, ["-c", "import torch; print(torch.__version__)"])).text
     .trim();
 console.log(
-  `machine: ${cpuModel()}, ${navigator.hardwareConcurrency} logical CPUs; deno ${Deno.version.deno}; PyTorch ${torchVersion} with ${threads} threads; ${
-    new Date().toISOString()
-  }`,
+  `machine: ${cpuModel()}, ${navigator.hardwareConcurrency} logical CPUs; deno ${Deno.version.deno}; PyTorch ${torchVersion} with ${threads} threads, glibc malloc ${
+    torchMalloc === "keep" ? "keeping freed memory" : "as configured"
+  }; ${new Date().toISOString()}`,
 );
 
 interface Sample {
@@ -179,7 +211,7 @@ for (let round = 1; round <= rounds; round++) {
     "docs/measurements/torch_bench.py",
     String(threads),
     String(seconds),
-  ]);
+  ], torchEnv);
   if (!theirs.ok) {
     console.error(`bench:peer: torch_bench.py failed:\n${theirs.error}`);
     Deno.exit(1);
