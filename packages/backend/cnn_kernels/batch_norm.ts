@@ -67,26 +67,29 @@ export const batchNormTrainConfig: KernelConfig = {
     const invStd = backend.makeOutput([channels], "float32");
     const size = sizeOf(x.shape);
     const dnnl = activeDnnlBatchNorm();
-    if (
-      dnnl && size > 0 &&
-      dnnl.run(
-          relu === true ? "forwardRelu" : "forward",
+    if (dnnl && size > 0) {
+      const run = (kind: "forward" | "forwardRelu") =>
+        dnnl.run(
+          kind,
           x.shape,
           epsilon,
           heapBuffer(backend),
           [x, y, gamma, beta, mean, variance].map((t) =>
             byteOffset(backend, t)
           ),
-        ) === undefined
-    ) {
-      // oneDNN gives the variance; the gradient wants 1/std too
-      const heap = heapFloats(backend);
-      const vAt = byteOffset(backend, variance) / 4;
-      const iAt = byteOffset(backend, invStd) / 4;
-      for (let c = 0; c < channels; c++) {
-        heap[iAt + c] = 1 / Math.sqrt(heap[vAt + c] + epsilon);
+        ) === undefined;
+      const fused = relu === true && run("forwardRelu");
+      if (fused || run("forward")) {
+        // oneDNN gives the variance; the gradient wants 1/std too
+        const heap = heapFloats(backend);
+        const vAt = byteOffset(backend, variance) / 4;
+        const iAt = byteOffset(backend, invStd) / 4;
+        for (let c = 0; c < channels; c++) {
+          heap[iAt + c] = 1 / Math.sqrt(heap[vAt + c] + epsilon);
+        }
+        if (relu === true && !fused) reluInPlace(backend, y, channels);
+        return [y, mean, variance, invStd];
       }
-      return [y, mean, variance, invStd];
     }
     // center, factor and shift on the heap, where the helper thread can
     // read them too
@@ -209,6 +212,28 @@ export const batchNormTrainGradConfig: KernelConfig = {
     return [dx, dGamma, dBeta];
   },
 };
+
+// max(y, 0) in place: the affine loop with center 0, factor 1 and shift 0.
+function reluInPlace(
+  backend: ReturnType<typeof asWasm>,
+  y: tf.TensorInfo,
+  channels: number,
+): void {
+  const params = backend.makeOutput([3 * channels], "float32");
+  const heap = heapFloats(backend);
+  const pAt = byteOffset(backend, params) / 4;
+  heap.fill(0, pAt, pAt + 3 * channels);
+  heap.fill(1, pAt + channels, pAt + 2 * channels);
+  const yAt = byteOffset(backend, y) / 4;
+  runHeapLoop(
+    backend,
+    LoopId.ChannelAffineRelu,
+    [yAt, yAt, pAt, channels],
+    sizeOf(y.shape) / channels,
+    channels,
+  );
+  release(backend, params);
+}
 
 /**
  * The gradient by oneDNN into `outputs` (dx, dGamma, dBeta); false when it

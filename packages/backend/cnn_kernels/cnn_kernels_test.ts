@@ -150,6 +150,41 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "fused involution and its gradients shared with the helper thread (images split) = on one thread, exactly",
+  ignore: !hasHelperThread,
+  async fn() {
+    const compute = () =>
+      ([1, 2] as const).flatMap((s) => {
+        // 6 images of 16 x 16 x 32: above the split threshold per call.
+        const [n, h, w, c, gc] = [6, 16, 16, 32, 8];
+        const kShape = [n, h / s, w / s, 9 * (c / gc)];
+        assert((n * kShape[1] * kShape[2] * c * 9) >= MIN_SHARED_ELEMENTS);
+        const [x, kk, p] = [
+          seeded([n, h, w, c], 41 + s),
+          seeded(kShape, 43 + s),
+          seeded([n, h / s, w / s, c], 45 + s),
+        ].map(toTensor) as tf.Tensor4D[];
+        const f = (a: tf.Tensor, b: tf.Tensor) =>
+          fusedInvolution(a as tf.Tensor4D, b as tf.Tensor4D, {
+            kernelSize: 3,
+            strides: s,
+            groupChannels: gc,
+          });
+        return [
+          f(x, kk),
+          ...tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+            tf.sum(tf.mul(f(a, b), p))
+          )(
+            [x, kk],
+          ),
+        ];
+      });
+    await assertHelperSplitExact(compute);
+  },
+});
+
 Deno.test("fused involution: value and gradients on wasm equal cpu's slices, strides 1 and 2", async () => {
   for (
     const [shape, k, s] of [

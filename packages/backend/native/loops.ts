@@ -4,10 +4,17 @@
  * on the main thread and, through {@linkcode BlasHelper.shareLoop}, on the
  * helper thread, which sees the same heap through its raw address. Pure
  * functions of the heap and their numeric arguments (float offsets, sizes),
- * with no imports, so that the helper loads no tfjs.
+ * with no imports but other such loops (involution_loops.ts), so that the
+ * helper loads no tfjs.
  *
  * @module
  */
+import {
+  involutionForwardLoop,
+  involutionGatherLoop,
+  involutionKernelGradLoop,
+  involutionScatterLoop,
+} from "./involution_loops.ts";
 
 /**
  * A loop over `[start, end)` of its range (elements or rows). Offsets,
@@ -420,6 +427,10 @@ export const HEAP_LOOPS: readonly HeapLoop[] = [
   channelGradientLoop,
   columnSumLoop,
   spatialMeanLoop,
+  involutionForwardLoop,
+  involutionKernelGradLoop,
+  involutionGatherLoop,
+  involutionScatterLoop,
 ];
 
 /** Ids of {@linkcode HEAP_LOOPS}. */
@@ -436,4 +447,8 @@ export const LoopId = {
   ChannelGradient: 9,
   ColumnSum: 10,
   SpatialMean: 11,
+  InvolutionForward: 12,
+  InvolutionKernelGrad: 13,
+  InvolutionGather: 14,
+  InvolutionScatter: 15,
 } as const;
