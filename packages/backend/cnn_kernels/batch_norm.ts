@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { byteOffset, heapBuffer, heapFloats, release } from "../native/heap.ts";
 import { activeDnnlBatchNorm } from "../native/_dnnl_batch_norm.ts";
+import { activeDnnlRows } from "../native/_dnnl_rows.ts";
 import { LoopId } from "../native/loops.ts";
 import { runHeapLoop } from "../fused/parallel_loops.ts";
 import { asWasm, locate, requireFloat, sizeOf, WASM } from "./heap_view.ts";
@@ -264,12 +265,26 @@ function dnnlGradient(
   }
   let gradient = dy;
   if (relu) {
-    runHeapLoop(
-      backend,
-      LoopId.ReluMask,
-      [dy, y!, dx].map((t) => byteOffset(backend, t) / 4),
-      sizeOf(x.shape),
-    );
+    // dy where y > 0, else 0, into dx's buffer: by oneDNN's ReLU backward
+    // (vectorised, on its threads), else the heap loop
+    const size = sizeOf(x.shape);
+    const rows = activeDnnlRows();
+    const masked = rows !== undefined &&
+      rows.run(
+          "reluMask",
+          size / channels,
+          channels,
+          heapBuffer(backend),
+          [y!, dy, dx].map((t) => byteOffset(backend, t)),
+        ) === undefined;
+    if (!masked) {
+      runHeapLoop(
+        backend,
+        LoopId.ReluMask,
+        [dy, y!, dx].map((t) => byteOffset(backend, t) / 4),
+        size,
+      );
+    }
     gradient = dx;
   }
   const refused = dnnl.run(

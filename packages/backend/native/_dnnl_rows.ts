@@ -33,6 +33,7 @@ const FORWARD_INFERENCE = 96;
 const FORWARD_TRAINING = 64;
 const BACKWARD = 128;
 const ELTWISE_GELU_ERF = 0x30;
+const ELTWISE_RELU_USE_DST = 0x100;
 const USE_SCALE_AND_SHIFT = 0x8 | 0x10;
 const ARG = {
   src: 1,
@@ -62,13 +63,15 @@ export type DnnlRowOp = HeapPrimitive;
 
 /**
  * Which operation, over the last axis: `gelu` (forward), `geluSlope`
- * (GELU's backward: offsets x, dy, dx), `softmax`, `layerNorm` (offsets x,
+ * (GELU's backward: offsets x, dy, dx), `reluMask` (ReLU's backward from
+ * its output: offsets y, dy, dx), `softmax`, `layerNorm` (offsets x,
  * y, gamma, beta, mean, variance) or `layerNormGrad` (offsets x, mean,
  * variance, dy, gamma, dx, dgamma, dbeta).
  */
 export type DnnlRowKind =
   | "gelu"
   | "geluSlope"
+  | "reluMask"
   | "softmax"
   | "layerNorm"
   | "layerNormGrad";
@@ -96,6 +99,15 @@ function opDesc(
     status = s.dnnl_eltwise_backward_desc_init(
       desc,
       ELTWISE_GELU_ERF,
+      md,
+      md,
+      0,
+      0,
+    );
+  } else if (kind === "reluMask") {
+    status = s.dnnl_eltwise_backward_desc_init(
+      desc,
+      ELTWISE_RELU_USE_DST,
       md,
       md,
       0,
@@ -129,8 +141,10 @@ function opDesc(
   return desc;
 }
 
-function geluTrainingDesc(
+// The training forward an eltwise backward takes as its hint.
+function eltwiseTrainingDesc(
   dnnl: Dnnl,
+  alg: number,
   md: Uint8Array<ArrayBuffer>,
 ): Uint8Array<ArrayBuffer> {
   const desc = new Uint8Array(OP_DESC_BYTES);
@@ -138,12 +152,12 @@ function geluTrainingDesc(
     dnnl.symbols.dnnl_eltwise_forward_desc_init(
       desc,
       FORWARD_TRAINING,
-      ELTWISE_GELU_ERF,
+      alg,
       md,
       0,
       0,
     ),
-    "oneDNN gelu training descriptor",
+    "oneDNN eltwise training descriptor",
   );
   return desc;
 }
@@ -161,8 +175,19 @@ function build(
   try {
     const md = memoryDesc(s, [rows, width], TAG_AB);
     // a backward primitive takes its forward's descriptor as a hint
-    const hint = kind === "geluSlope"
-      ? primitiveDesc(dnnl, owned, geluTrainingDesc(dnnl, md), null, null, kind)
+    const eltwise =
+      { geluSlope: ELTWISE_GELU_ERF, reluMask: ELTWISE_RELU_USE_DST }[
+        kind as string
+      ];
+    const hint = eltwise !== undefined
+      ? primitiveDesc(
+        dnnl,
+        owned,
+        eltwiseTrainingDesc(dnnl, eltwise, md),
+        null,
+        null,
+        kind,
+      )
       : kind === "layerNormGrad"
       ? primitiveDesc(
         dnnl,
@@ -187,6 +212,7 @@ function build(
       gelu: [[ARG.src, md], [ARG.dst, md]],
       softmax: [[ARG.src, md], [ARG.dst, md]],
       geluSlope: [[ARG.src, md], [ARG.diffDst, md], [ARG.diffSrc, md]],
+      reluMask: [[ARG.dst, md], [ARG.diffDst, md], [ARG.diffSrc, md]],
       layerNorm: [
         [ARG.src, md],
         [ARG.dst, md],

@@ -227,8 +227,8 @@ export interface Dnnl {
   readonly threads: number;
   /**
    * Threads the filter-gradient primitives run with: their per-thread
-   * partial sums meet at spinning barriers, which stall when another
-   * process holds a core (see {@linkcode OpenDnnlOptions}).
+   * partial sums meet at barriers, which wait when another process holds a
+   * core (see {@linkcode OpenDnnlOptions}).
    */
   readonly filterGradientThreads: number;
   /** The library's functions. */
@@ -295,10 +295,12 @@ export interface OpenDnnlOptions {
   threads?: number;
   /**
    * Threads the filter-gradient primitives run with; defaults to
-   * `VITKD_DNNL_THREADS` when set, else 1: on the shared 2-core development
-   * machine two threads ran them 1.1 to 90 times slower than one (their partial sums
-   * meet at spinning barriers), while forward and input gradients ran
-   * about as fast with two as with one under load.
+   * `VITKD_DNNL_THREADS` when set, else the core count. With OpenMP's
+   * passive waiting (what {@linkcode openDnnl} sets) two threads trained
+   * ResNet-8 at 1,313-1,405 img/s against 1,129-1,180 with one on the quiet
+   * 2-core development machine, and at 432-461 against 457-482 while
+   * another process held a core. (Before passive waiting, spinning barriers
+   * made two threads up to 90 times slower than one under load.)
    */
   filterGradientThreads?: number;
 }
@@ -414,7 +416,7 @@ function start(
       filterGradientThreads = wantedThreads(
         options.filterGradientThreads,
         "filterGradientThreads",
-        1,
+        coreCount(),
       );
       withThreads = (count, work) => {
         const before = omp.omp_get_max_threads();

@@ -15,6 +15,7 @@ import {
 import { fusedBatchNormTraining } from "../cnn_kernels/ops.ts";
 import { registerCnnKernels } from "../cnn_kernels/register.ts";
 import { activeDnnlBatchNorm, batchNormDims } from "./_dnnl_batch_norm.ts";
+import { activeDnnlRows } from "./_dnnl_rows.ts";
 import {
   disableNativeKernels,
   enableNativeKernels,
@@ -116,6 +117,15 @@ Deno.test({
           assert(!taken("forwardRelu"), `${made}`);
         }
       }
+      // the ReLU's gradient masked by oneDNN's ReLU backward
+      const masks = activeDnnlRows()!.report().filter(([key]) =>
+        key.startsWith("reluMask,")
+      );
+      assert(
+        masks.length > 0 &&
+          masks.every(([, impl]) => !impl.startsWith("refused")),
+        `reluMask: ${masks}`,
+      );
     } finally {
       disableNativeKernels();
     }
