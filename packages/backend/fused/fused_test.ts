@@ -140,7 +140,7 @@ Deno.test("the GELU loop's erf constants are tfjs'", () => {
 
 Deno.test({
   name:
-    "fused GELU, layer norm, softmax gradient and leading sums shared with the helper thread = on one thread, exactly",
+    "fused GELU, layer norm and its gradient, softmax gradient and leading sums shared with the helper thread = on one thread, exactly",
   ignore: !hasHelperThread,
   async fn() {
     // 300 rows of 256: above the split threshold, an even row count.
@@ -163,6 +163,10 @@ Deno.test({
         fusedGelu(a, { training: true }),
         slope,
         fusedLayerNorm(a, g, b, 1e-6),
+        // its gradient: blocks of rows split between the threads
+        ...tf.grads((t: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) =>
+          tf.sum(tf.mul(fusedLayerNorm(t, gg, bb, 1e-6), p))
+        )([a, g, b]),
         softmaxGrad,
         // a bias gradient's column sums, columns split between the threads
         tf.sum(a, 0),

@@ -12,6 +12,10 @@ import { runHeapLoop } from "./parallel_loops.ts";
 import { activeDnnlRows } from "../native/_dnnl_rows.ts";
 import { byteOffset, heapBuffer, release } from "../native/heap.ts";
 
+// Rows per block of the gradient's loop: the unit the helper thread's share
+// is cut by, and of the float64 column sums.
+const GRAD_BLOCK_ROWS = 64;
+
 /** Kernel name: layer norm over the last axis; outputs y, mean, 1/std. */
 export const LAYER_NORM = "VitkdLayerNorm";
 /** Kernel name: the layer norm gradient; outputs dx, dgamma, dbeta. */
@@ -101,7 +105,7 @@ export const layerNormConfig: tf.KernelConfig = wasmConfig(
 
 /**
  * dx, dgamma and dbeta of layer norm from dy, x, gamma and the saved mean and
- * 1/std: by oneDNN when its kernels are on, else one pass per row.
+ * 1/std: one pass per row, blocks of rows shared with the helper thread.
  */
 export const layerNormGradConfig: tf.KernelConfig = wasmConfig(
   LAYER_NORM_GRAD,
@@ -121,64 +125,64 @@ export const layerNormGradConfig: tf.KernelConfig = wasmConfig(
     const dx = backend.makeOutput([...x.shape], "float32");
     const dGamma = backend.makeOutput([...gamma.shape], "float32");
     const dBeta = backend.makeOutput([...gamma.shape], "float32");
-    const dnnl = activeDnnlRows();
-    if (dnnl && rows > 0) {
-      // oneDNN wants the variance: 1/inverse² with epsilon 0 gives back the
-      // same 1/std the forward used
-      const variance = backend.makeOutput([rows], "float32");
-      const vAt = floatOffset(backend, variance);
-      const iAt = floatOffset(backend, inverse);
-      const h = heapOf(backend);
-      for (let r = 0; r < rows; r++) {
-        h[vAt + r] = 1 / (h[iAt + r] * h[iAt + r]);
-      }
-      const refused = dnnl.run(
-        "layerNormGrad",
+    if (rows === 0) {
+      heapOf(backend).fill(
+        0,
+        floatOffset(backend, dGamma),
+        floatOffset(backend, dGamma) + width,
+      );
+      heapOf(backend).fill(
+        0,
+        floatOffset(backend, dBeta),
+        floatOffset(backend, dBeta) + width,
+      );
+      return [dx, dGamma, dBeta];
+    }
+    // Blocks of rows, shared with the helper thread; each block's column
+    // sums in float64 on the heap, added up here in block order. (oneDNN's
+    // layer-norm backward, its reference kernel here, was no faster than
+    // this loop on one thread.)
+    const blocks = Math.ceil(rows / GRAD_BLOCK_ROWS);
+    // 2·width doubles a block, plus one float to align them to 8 bytes
+    const parts = backend.makeOutput([4 * width * blocks + 1], "float32");
+    const partsAt = floatOffset(backend, parts);
+    const partAt = partsAt + (partsAt % 2);
+    runHeapLoop(
+      backend,
+      LoopId.LayerNormGrad,
+      [
+        floatOffset(backend, dy),
+        floatOffset(backend, x),
+        floatOffset(backend, gamma),
+        floatOffset(backend, mean),
+        floatOffset(backend, inverse),
+        floatOffset(backend, dx),
+        partAt,
         rows,
         width,
-        heapBuffer(backend),
-        [x, mean, variance, dy, gamma, dx, dGamma, dBeta].map((t) =>
-          byteOffset(backend, t)
-        ),
-        0,
-      );
-      release(backend, variance);
-      if (refused === undefined) return [dx, dGamma, dBeta];
-    }
+        GRAD_BLOCK_ROWS,
+      ],
+      blocks,
+      GRAD_BLOCK_ROWS * width,
+    );
     const heap = heapOf(backend);
-    const dyAt = floatOffset(backend, dy);
-    const xAt = floatOffset(backend, x);
-    const gAt = floatOffset(backend, gamma);
-    const mAt = floatOffset(backend, mean);
-    const iAt = floatOffset(backend, inverse);
-    const dxAt = floatOffset(backend, dx);
+    const part = new Float64Array(
+      heap.buffer,
+      heap.byteOffset + 4 * partAt,
+      2 * width * blocks,
+    );
     const gammaSum = new Float64Array(width);
     const betaSum = new Float64Array(width);
-    for (let r = 0; r < rows; r++) {
-      const base = r * width;
-      const mu = heap[mAt + r];
-      const inv = heap[iAt + r];
-      let sumG = 0;
-      let sumGX = 0;
+    for (let block = 0; block < blocks; block++) {
+      const base = 2 * width * block;
       for (let j = 0; j < width; j++) {
-        const d = heap[dyAt + base + j];
-        const xhat = (heap[xAt + base + j] - mu) * inv;
-        const g = d * heap[gAt + j];
-        sumG += g;
-        sumGX += g * xhat;
-        gammaSum[j] += d * xhat;
-        betaSum[j] += d;
-      }
-      const meanG = sumG / width;
-      const meanGX = sumGX / width;
-      for (let j = 0; j < width; j++) {
-        const xhat = (heap[xAt + base + j] - mu) * inv;
-        heap[dxAt + base + j] =
-          (heap[dyAt + base + j] * heap[gAt + j] - meanG - xhat * meanGX) * inv;
+        gammaSum[j] += part[base + j];
+        betaSum[j] += part[base + width + j];
       }
     }
     heap.set(gammaSum, floatOffset(backend, dGamma));
     heap.set(betaSum, floatOffset(backend, dBeta));
+    release(backend, parts);
     return [dx, dGamma, dBeta];
   },
 );

@@ -31,7 +31,6 @@ const TAG_AB = 3;
 const TAG_ABCD = 5;
 const FORWARD_INFERENCE = 96;
 const FORWARD_TRAINING = 64;
-const BACKWARD = 128;
 const ELTWISE_GELU_ERF = 0x30;
 const ELTWISE_RELU_USE_DST = 0x100;
 const USE_SCALE_AND_SHIFT = 0x8 | 0x10;
@@ -40,8 +39,6 @@ const ARG = {
   dst: 17,
   diffSrc: 129,
   diffDst: 145,
-  diffScale: 255,
-  diffShift: 256,
   mean: 49,
   variance: 50,
   scale: 51,
@@ -56,7 +53,7 @@ const MIN_SHARED_ELEMENTS = 65536;
 
 /**
  * A row operation made for one shape. Its offsets per call: src and dst;
- * for `geluSlope` x, dy and dx; for `layerNorm` and `layerNormGrad` those of
+ * for `geluSlope` x, dy and dx; for `reluMask` and `layerNorm` those of
  * {@linkcode DnnlRowKind}.
  */
 export type DnnlRowOp = HeapPrimitive;
@@ -64,17 +61,16 @@ export type DnnlRowOp = HeapPrimitive;
 /**
  * Which operation, over the last axis: `gelu` (forward), `geluSlope`
  * (GELU's backward: offsets x, dy, dx), `reluMask` (ReLU's backward from
- * its output: offsets y, dy, dx), `softmax`, `layerNorm` (offsets x,
- * y, gamma, beta, mean, variance) or `layerNormGrad` (offsets x, mean,
- * variance, dy, gamma, dx, dgamma, dbeta).
+ * its output: offsets y, dy, dx), `softmax` or `layerNorm` (offsets x,
+ * y, gamma, beta, mean, variance). Layer norm's gradient is a heap loop:
+ * oneDNN 2.6 has only its reference kernel for it.
  */
 export type DnnlRowKind =
   | "gelu"
   | "geluSlope"
   | "reluMask"
   | "softmax"
-  | "layerNorm"
-  | "layerNormGrad";
+  | "layerNorm";
 
 function opDesc(
   dnnl: Dnnl,
@@ -116,16 +112,6 @@ function opDesc(
   } else if (kind === "softmax") {
     // the training forward: its output is what the gradient reads
     status = s.dnnl_softmax_forward_desc_init(desc, FORWARD_TRAINING, md, 1);
-  } else if (kind === "layerNormGrad") {
-    status = s.dnnl_layer_normalization_backward_desc_init(
-      desc,
-      BACKWARD,
-      md,
-      md,
-      memoryDesc(s, [rows], TAG_A),
-      epsilon,
-      USE_SCALE_AND_SHIFT,
-    );
   } else {
     // the training forward, so that the statistics are outputs
     status = s.dnnl_layer_normalization_forward_desc_init(
@@ -188,15 +174,6 @@ function build(
         null,
         kind,
       )
-      : kind === "layerNormGrad"
-      ? primitiveDesc(
-        dnnl,
-        owned,
-        opDesc(dnnl, "layerNorm", md, rows, epsilon),
-        null,
-        null,
-        kind,
-      )
       : null;
     const pd = primitiveDesc(
       dnnl,
@@ -220,16 +197,6 @@ function build(
         [ARG.shift, channel],
         [ARG.mean, row],
         [ARG.variance, row],
-      ],
-      layerNormGrad: [
-        [ARG.src, md],
-        [ARG.mean, row],
-        [ARG.variance, row],
-        [ARG.diffDst, md],
-        [ARG.scale, channel],
-        [ARG.diffSrc, md],
-        [ARG.diffScale, channel],
-        [ARG.diffShift, channel],
       ],
     }[kind] as [number, Uint8Array<ArrayBuffer>][];
     return heapPrimitive(dnnl, owned, pd, roles, kind, threads);
@@ -362,7 +329,7 @@ export class DnnlRowCache {
     width: number,
     epsilon = 0,
   ): DnnlRowOp | string {
-    const key = kind.startsWith("layerNorm")
+    const key = kind === "layerNorm"
       ? `${kind},${rows},${width},${epsilon}`
       : `${kind},${rows},${width}`;
     const threads = rows * width < MIN_SHARED_ELEMENTS ? 1 : this.dnnl.threads;

@@ -100,10 +100,6 @@ export const DNNL_SYMBOLS = {
     parameters: ["buffer", "i32", "buffer", "buffer", "f32", "u32"],
     result: "i32",
   },
-  dnnl_layer_normalization_backward_desc_init: {
-    parameters: ["buffer", "i32", "buffer", "buffer", "buffer", "f32", "u32"],
-    result: "i32",
-  },
   dnnl_batch_normalization_forward_desc_init: {
     parameters: ["buffer", "i32", "buffer", "f32", "u32"],
     result: "i32",

@@ -121,7 +121,6 @@ Deno.test({
             "geluSlope",
             "softmax",
             "layerNorm",
-            "layerNormGrad",
           ]
         ) {
           const entry = made.find(([key]) =>

@@ -413,6 +413,59 @@ export function spatialMeanLoop(
   }
 }
 
+/**
+ * Layer norm's gradient for blocks `[start, end)` of `blockRows` rows: args
+ * dyAt, xAt, gAt, mAt, iAt, dxAt, partAt, rows, width, blockRows. Writes
+ * each row's dx, and each block's float64 column sums of dy·xhat and dy
+ * (dgamma's and dbeta's parts) at float index `partAt` (8-byte aligned),
+ * `2·width` doubles a block; the caller adds the blocks up in order, so the
+ * result does not depend on how the blocks were split.
+ */
+export function layerNormGradLoop(
+  heap: Float32Array,
+  args: ArrayLike<number>,
+  start: number,
+  end: number,
+): void {
+  const dyAt = args[0] | 0, xAt = args[1] | 0, gAt = args[2] | 0;
+  const mAt = args[3] | 0, iAt = args[4] | 0, dxAt = args[5] | 0;
+  const partAt = args[6] | 0, rows = args[7] | 0, width = args[8] | 0;
+  const blockRows = args[9] | 0;
+  for (let block = start | 0; block < (end | 0); block++) {
+    const part = new Float64Array(
+      heap.buffer,
+      heap.byteOffset + 4 * partAt + 16 * width * block,
+      2 * width,
+    );
+    part.fill(0);
+    const last = Math.min(rows, (block + 1) * blockRows);
+    for (let r = block * blockRows; r < last; r++) {
+      const base = r * width;
+      const mu = heap[mAt + r];
+      const inv = heap[iAt + r];
+      let sumG = 0;
+      let sumGX = 0;
+      for (let j = 0; j < width; j++) {
+        const d = heap[dyAt + base + j];
+        const xhat = (heap[xAt + base + j] - mu) * inv;
+        const g = d * heap[gAt + j];
+        sumG += g;
+        sumGX += g * xhat;
+        part[j] += d * xhat;
+        part[width + j] += d;
+      }
+      const meanG = sumG / width;
+      const meanGX = sumGX / width;
+      for (let j = 0; j < width; j++) {
+        const xhat = (heap[xAt + base + j] - mu) * inv;
+        heap[dxAt + base + j] =
+          (heap[dyAt + base + j] * heap[gAt + j] - meanG - xhat * meanGX) *
+          inv;
+      }
+    }
+  }
+}
+
 /** The loops by id, the id a post to the helper names. */
 export const HEAP_LOOPS: readonly HeapLoop[] = [
   geluInferenceLoop,
@@ -431,6 +484,7 @@ export const HEAP_LOOPS: readonly HeapLoop[] = [
   involutionKernelGradLoop,
   involutionGatherLoop,
   involutionScatterLoop,
+  layerNormGradLoop,
 ];
 
 /** Ids of {@linkcode HEAP_LOOPS}. */
@@ -451,4 +505,5 @@ export const LoopId = {
   InvolutionKernelGrad: 13,
   InvolutionGather: 14,
   InvolutionScatter: 15,
+  LayerNormGrad: 16,
 } as const;
