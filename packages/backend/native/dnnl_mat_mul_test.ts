@@ -11,6 +11,7 @@ import {
   toTensor,
 } from "../wasm_kernels/_test_util.ts";
 import { dnnlMatMulCache } from "./_dnnl_matmul.ts";
+import { registerFusedKernels } from "../fused/register.ts";
 import {
   disableNativeKernels,
   enableNativeKernels,
@@ -142,5 +143,32 @@ Deno.test({
     );
     // neither fallback made a oneDNN primitive
     assertEquals(dnnlMatMulCache(dnnl!).report().length, before);
+  },
+});
+
+Deno.test({
+  name:
+    "oneDNN column sums (Sum over leading axes, as a row of ones times x) = cpu; oneDNN ran them",
+  ignore,
+  async fn() {
+    registerFusedKernels();
+    await assertParity(
+      "sum over leading axes",
+      [[300, 7, 24]],
+      (x) => [tf.sum(x, 0), tf.sum(x, [0, 1]), tf.sum(x, [1, 0], true)],
+    );
+    await tf.setBackend("wasm");
+    enableNativeKernels(loadNativeBlas().blas, undefined, { dnnl });
+    try {
+      const keys = dnnlMatMulCache(dnnl!).report().map(([key]) => key);
+      for (const [k, n] of [[300, 168], [2100, 24]]) {
+        assert(
+          keys.some((key) => key.startsWith(`1,1,1,${k},${n},`)),
+          `no [1 x ${k}] x [${k} x ${n}] matmul among ${keys}`,
+        );
+      }
+    } finally {
+      disableNativeKernels();
+    }
   },
 });
