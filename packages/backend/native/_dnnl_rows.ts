@@ -5,6 +5,7 @@
 // Vectorised and on oneDNN's threads, where the fused ViT kernels' heap
 // loops are scalar JavaScript. Private to the fused kernels and register.ts.
 import { checkStatus, type Dnnl, outPointer } from "./dnnl.ts";
+import { activationAttr } from "./_dnnl_conv.ts";
 import { heapPointer } from "./heap.ts";
 import {
   execArgs,
@@ -33,9 +34,11 @@ const FORWARD_INFERENCE = 96;
 const FORWARD_TRAINING = 64;
 const ELTWISE_GELU_ERF = 0x30;
 const ELTWISE_RELU_USE_DST = 0x100;
+const BINARY_ADD = 0x1fff0;
 const USE_SCALE_AND_SHIFT = 0x8 | 0x10;
 const ARG = {
   src: 1,
+  src1: 2,
   dst: 17,
   diffSrc: 129,
   diffDst: 145,
@@ -61,7 +64,8 @@ export type DnnlRowOp = HeapPrimitive;
 /**
  * Which operation, over the last axis: `gelu` (forward), `geluSlope`
  * (GELU's backward: offsets x, dy, dx), `reluMask` (ReLU's backward from
- * its output: offsets y, dy, dx), `softmax` or `layerNorm` (offsets x,
+ * its output: offsets y, dy, dx), `add` and `addRelu` (a + b, relu(a + b):
+ * offsets a, b, out), `softmax` or `layerNorm` (offsets x,
  * y, gamma, beta, mean, variance). Layer norm's gradient is a heap loop:
  * oneDNN 2.6 has only its reference kernel for it.
  */
@@ -69,6 +73,8 @@ export type DnnlRowKind =
   | "gelu"
   | "geluSlope"
   | "reluMask"
+  | "add"
+  | "addRelu"
   | "softmax"
   | "layerNorm";
 
@@ -109,6 +115,8 @@ function opDesc(
       0,
       0,
     );
+  } else if (kind === "add" || kind === "addRelu") {
+    status = s.dnnl_binary_desc_init(desc, BINARY_ADD, md, md, md);
   } else if (kind === "softmax") {
     // the training forward: its output is what the gradient reads
     status = s.dnnl_softmax_forward_desc_init(desc, FORWARD_TRAINING, md, 1);
@@ -175,14 +183,22 @@ function build(
         kind,
       )
       : null;
-    const pd = primitiveDesc(
-      dnnl,
-      owned,
-      opDesc(dnnl, kind, md, rows, epsilon),
-      null,
-      hint,
-      kind,
-    );
+    const attr = kind === "addRelu"
+      ? activationAttr(s, { name: "relu" })
+      : null;
+    let pd: Deno.PointerValue;
+    try {
+      pd = primitiveDesc(
+        dnnl,
+        owned,
+        opDesc(dnnl, kind, md, rows, epsilon),
+        attr,
+        hint,
+        kind,
+      );
+    } finally {
+      if (attr !== null) s.dnnl_primitive_attr_destroy(attr);
+    }
     const channel = memoryDesc(s, [width], TAG_A);
     const row = memoryDesc(s, [rows], TAG_A);
     const roles: [number, Uint8Array<ArrayBuffer>][] = {
@@ -190,6 +206,8 @@ function build(
       softmax: [[ARG.src, md], [ARG.dst, md]],
       geluSlope: [[ARG.src, md], [ARG.diffDst, md], [ARG.diffSrc, md]],
       reluMask: [[ARG.dst, md], [ARG.diffDst, md], [ARG.diffSrc, md]],
+      add: [[ARG.src, md], [ARG.src1, md], [ARG.dst, md]],
+      addRelu: [[ARG.src, md], [ARG.src1, md], [ARG.dst, md]],
       layerNorm: [
         [ARG.src, md],
         [ARG.dst, md],

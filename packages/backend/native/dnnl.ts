@@ -108,6 +108,10 @@ export const DNNL_SYMBOLS = {
     parameters: ["buffer", "i32", "buffer", "buffer", "f32", "u32"],
     result: "i32",
   },
+  dnnl_binary_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
   dnnl_matmul_desc_init: {
     parameters: ["buffer", "buffer", "buffer", "buffer", "buffer"],
     result: "i32",

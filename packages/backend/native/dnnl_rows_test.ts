@@ -18,6 +18,7 @@ import {
   tokensToHeads,
 } from "../fused/ops.ts";
 import { registerFusedKernels } from "../fused/register.ts";
+import { fusedAddRelu } from "../webgpu/add_relu.ts";
 import { activeDnnlRows } from "./_dnnl_rows.ts";
 import {
   disableNativeKernels,
@@ -202,6 +203,61 @@ Deno.test({
       for (const [key, impl] of made) {
         assert(!impl.startsWith("refused"), `${key}: ${impl}`);
       }
+    } finally {
+      disableNativeKernels();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "oneDNN Add, relu(a + b) and its gradient = cpu; broadcasts and small sums stay on wasm's kernels",
+  ignore,
+  async fn() {
+    const big = [4, 130, 128]; // 66,560 values: oneDNN's add
+    const compute = (fused: boolean) => () => {
+      const [a, b, p] = [seeded(big, 61), seeded(big, 62), seeded(big, 63)]
+        .map(toTensor);
+      const small = toTensor(seeded([3, 5], 64));
+      const addRelu = (x: tf.Tensor, y: tf.Tensor) =>
+        fused ? fusedAddRelu(x, y) : tf.relu(tf.add(x, y));
+      return [
+        tf.add(a, b),
+        tf.add(small, small),
+        tf.add(a, toTensor(seeded([128], 65))), // broadcast
+        addRelu(a, b),
+        ...tf.grads((x: tf.Tensor, y: tf.Tensor) =>
+          tf.sum(tf.mul(addRelu(x, y), p))
+        )([a, b]),
+      ];
+    };
+    const expected = await onBackend("cpu", compute(false));
+    await tf.setBackend("wasm");
+    enableNativeKernels(loadNativeBlas().blas, undefined, { dnnl });
+    try {
+      const actual = await onBackend("wasm", compute(true));
+      ["a + b", "small", "broadcast", "relu(a + b)", "da", "db"].forEach((
+        label,
+        i,
+      ) =>
+        assertAllClose(actual[i], expected[i], {
+          rtol: 1e-6,
+          atol: 1e-6,
+        }, label)
+      );
+      const made = activeDnnlRows()!.report().map(([key, impl]) =>
+        `${key} ${impl}`
+      );
+      for (const kind of ["add", "addRelu", "reluMask"]) {
+        assert(
+          made.some((m) => m.startsWith(`${kind},520,128 `)) &&
+            !made.some((m) =>
+              m.startsWith(`${kind},`) && m.includes("refused")
+            ),
+          `${kind}: ${made}`,
+        );
+      }
+      assert(!made.some((m) => m.startsWith("add,3,5")), "small sums stay");
     } finally {
       disableNativeKernels();
     }

@@ -20,6 +20,12 @@ import {
 } from "./dnnl_mat_mul.ts";
 import { dnnlConv2DAddReluConfig } from "./dnnl_conv2d_add_relu.ts";
 import { CONV2D_ADD_RELU } from "../cnn_kernels/conv_add_relu.ts";
+import {
+  dnnlAddConfig,
+  dnnlAddReluConfig,
+  dnnlReluGradConfig,
+} from "./dnnl_add_relu.ts";
+import { ADD_RELU, addReluGradient, RELU_GRAD } from "../webgpu/add_relu.ts";
 
 /** The wasm kernels the native path replaces. */
 export const NATIVE_KERNEL_NAMES: readonly string[] = [
@@ -37,7 +43,8 @@ export const NATIVE_KERNEL_NAMES: readonly string[] = [
  * (docs/performance.md: "oneDNN against sgemm over taps" for the
  * convolutions; the matmuls in "2026-12-01: the ViT on oneDNN"), and the
  * residual block's end at inference (`VitkdConv2DAddRelu`, a kernel of its
- * own that only oneDNN provides).
+ * own that only oneDNN provides), and large same-shape `Add`s and a residual
+ * block's `VitkdAddRelu` and its gradient `VitkdReluGrad` in training.
  */
 export const DNNL_KERNEL_NAMES: readonly string[] = [
   "Conv2D",
@@ -47,6 +54,9 @@ export const DNNL_KERNEL_NAMES: readonly string[] = [
   "BatchMatMul",
   "_FusedMatMul",
   CONV2D_ADD_RELU,
+  "Add",
+  ADD_RELU,
+  RELU_GRAD,
 ];
 
 type KernelFactory<Lib> = (
@@ -67,7 +77,7 @@ const FACTORIES: Record<string, KernelFactory<Blas>> = {
 
 // One entry per oneDNN kernel file: dnnl_conv2d.ts, dnnl_fused_conv2d.ts,
 // dnnl_conv2d_backprop_input.ts, dnnl_conv2d_backprop_filter.ts,
-// dnnl_mat_mul.ts, dnnl_conv2d_add_relu.ts.
+// dnnl_mat_mul.ts, dnnl_conv2d_add_relu.ts, dnnl_add_relu.ts.
 const DNNL_FACTORIES: Record<string, KernelFactory<Dnnl>> = {
   Conv2D: dnnlConv2DConfig,
   FusedConv2D: dnnlFusedConv2DConfig,
@@ -76,6 +86,9 @@ const DNNL_FACTORIES: Record<string, KernelFactory<Dnnl>> = {
   BatchMatMul: dnnlBatchMatMulConfig,
   _FusedMatMul: dnnlFusedMatMulConfig,
   [CONV2D_ADD_RELU]: dnnlConv2DAddReluConfig,
+  Add: dnnlAddConfig,
+  [ADD_RELU]: dnnlAddReluConfig,
+  [RELU_GRAD]: dnnlReluGradConfig,
 };
 
 // The configs that were registered before ours, restored by `disable`.
@@ -198,6 +211,10 @@ export function enableNativeKernels(
     if (original) tf.unregisterKernel(name, "wasm");
     ours.add(config!);
     tf.registerKernel(config!);
+  }
+  // the residual kernels' gradient, as WebGPU registers it
+  if (layered.includes(ADD_RELU) && !tf.getGradient(ADD_RELU)) {
+    tf.registerGradient(addReluGradient);
   }
   displaced = saved;
   enabled = blas;
