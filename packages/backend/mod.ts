@@ -67,6 +67,11 @@ export {
 } from "./webgpu/adamw_update.ts";
 export { fusedAddRelu, hasFusedAddRelu } from "./webgpu/add_relu.ts";
 export { globalNormAndClipScale } from "./webgpu/global_norm.ts";
+export {
+  hasMovingAverages,
+  MOVING_AVERAGES,
+  movingAverages,
+} from "./fused/moving_average_kernel.ts";
 export { movingAveragesInPlace } from "./webgpu/moving_average.ts";
 export {
   fusedObjective,

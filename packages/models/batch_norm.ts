@@ -3,6 +3,8 @@ import {
   canUpdateInPlace,
   fusedBatchNormTraining,
   hasFusedBatchNorm,
+  hasMovingAverages,
+  movingAverages,
   movingAveragesInPlace,
 } from "@vitkd/backend";
 import {
@@ -274,8 +276,9 @@ export function updateMovingAverage(
 
 /**
  * {@linkcode updateMovingAverage} of several variables at once: on WebGPU
- * one in-place dispatch for all of them (three each composed), elsewhere
- * the composed update per variable. The same values either way.
+ * one in-place dispatch for all of them (three each composed), on wasm one
+ * kernel call, elsewhere the composed update per variable. The same values
+ * either way.
  *
  * @param variables The moving statistics (e.g. mean and variance).
  * @param values This batch's statistics, in the same order.
@@ -289,6 +292,14 @@ export function updateMovingStatistics(
   const targets = variables.map((v) => v.read());
   if (canUpdateInPlace(targets)) {
     movingAveragesInPlace(targets, values, 1 - momentum);
+    return;
+  }
+  if (hasMovingAverages()) {
+    tf.tidy(() =>
+      movingAverages(targets, values, 1 - momentum).forEach((t, i) =>
+        variables[i].write(t)
+      )
+    );
     return;
   }
   variables.forEach((v, i) => updateMovingAverage(v, values[i], momentum));

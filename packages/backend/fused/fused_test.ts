@@ -24,6 +24,7 @@ import {
 } from "../native/_helper_test_util.ts";
 import { MIN_SHARED_ELEMENTS } from "./parallel_loops.ts";
 import { AS_ERF } from "../native/loops.ts";
+import { hasMovingAverages, movingAverages } from "./moving_average_kernel.ts";
 
 registerFusedKernels();
 
@@ -377,4 +378,30 @@ Deno.test("wasm Sum over leading axes = cpu Sum; other axes still work", async (
     () => tf.sum(tf.tensor2d([[1, 2], [3, 4]], [2, 2], "int32"), 0),
   );
   assert(ints.values.join(",") === "4,6", `int32 sum ${ints.values}`);
+});
+
+Deno.test("movingAverages on wasm: one kernel, the same float32 values as the composed sub, mul, sub", async () => {
+  const targets = [seeded([16], 71, 3), seeded([2, 40], 72, 3)];
+  const values = [seeded([16], 73, 3), seeded([2, 40], 74, 3)];
+  const composed = () =>
+    targets.map((t, k) =>
+      tf.sub(
+        toTensor(t),
+        tf.mul(tf.sub(toTensor(t), toTensor(values[k])), 0.01),
+      )
+    );
+  const fused = () =>
+    movingAverages(targets.map(toTensor), values.map(toTensor), 0.01);
+  const expected = await onBackend("wasm", composed);
+  const actual = await onBackend("wasm", fused);
+  assert(hasMovingAverages(), "the kernel is registered on wasm");
+  actual.forEach((a, k) => {
+    assertEquals(a.shape, expected[k].shape);
+    assertEquals([...a.values], [...expected[k].values], `pair ${k}`);
+  });
+  assertThrows(
+    () => movingAverages([tf.zeros([2])], [], 0.1),
+    Error,
+    "1 targets for 0 values",
+  );
 });

@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { adamwStepConfig } from "./adamw_kernel.ts";
+import { movingAveragesConfig } from "./moving_average_kernel.ts";
 import { layerNormConfig, layerNormGradConfig } from "./layer_norm_kernels.ts";
 import { leadingSumConfig, spatialMeanConfig } from "./leading_sum.ts";
 import { FUSED_GRADIENTS } from "./ops.ts";
@@ -30,6 +31,7 @@ export const FUSED_KERNEL_CONFIGS: readonly KernelConfig[] = [
   sliceTokensConfig,
   padTokensConfig,
   adamwStepConfig,
+  movingAveragesConfig,
 ];
 
 let registered = false;
