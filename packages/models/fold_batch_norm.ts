@@ -34,10 +34,8 @@ export interface FoldedModel {
   residuals: number;
 }
 
-// A batch norm can fold into the convolution that feeds it when that
-// convolution feeds nothing else and has no activation of its own.
-function foldablePairs(layers: SavedLayer[]): Map<string, SavedLayer> {
-  const byName = new Map(layers.map((l) => [l.name, l]));
+// How many inputs of other layers each layer's output feeds, by name.
+function consumerCounts(layers: SavedLayer[]): Map<string, number> {
   const consumers = new Map<string, number>();
   for (const layer of layers) {
     for (const node of layer.inbound_nodes) {
@@ -46,6 +44,14 @@ function foldablePairs(layers: SavedLayer[]): Map<string, SavedLayer> {
       }
     }
   }
+  return consumers;
+}
+
+// A batch norm can fold into the convolution that feeds it when that
+// convolution feeds nothing else and has no activation of its own.
+function foldablePairs(layers: SavedLayer[]): Map<string, SavedLayer> {
+  const byName = new Map(layers.map((l) => [l.name, l]));
+  const consumers = consumerCounts(layers);
   const pairs = new Map<string, SavedLayer>(); // batch norm name -> conv
   for (const layer of layers) {
     if (layer.class_name !== BatchNorm.className) continue;
@@ -169,14 +175,7 @@ function joinResiduals(
   folded: Map<string, string>,
   renamed: Map<string, string>,
 ): number {
-  const consumers = new Map<string, number>();
-  for (const layer of layers) {
-    for (const node of layer.inbound_nodes) {
-      for (const [producer] of node) {
-        consumers.set(producer, (consumers.get(producer) ?? 0) + 1);
-      }
-    }
-  }
+  const consumers = consumerCounts(layers);
   const byName = new Map(layers.map((l) => [l.name, l]));
   const joinedConvs = new Set<string>();
   const joined = layers.map((add): SavedLayer => {

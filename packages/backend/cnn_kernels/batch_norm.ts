@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { byteOffset, heapBuffer, heapFloats, release } from "../native/heap.ts";
 import { activeDnnlBatchNorm } from "../native/_dnnl_batch_norm.ts";
-import { activeDnnlRows } from "../native/_dnnl_rows.ts";
+import { maskReluGradient } from "../native/dnnl_add_relu.ts";
 import { LoopId } from "../native/loops.ts";
 import { runHeapLoop } from "../fused/parallel_loops.ts";
 import { asWasm, locate, requireFloat, sizeOf, WASM } from "./heap_view.ts";
@@ -185,15 +185,14 @@ export const batchNormTrainGradConfig: KernelConfig = {
       dx,
       dGamma,
       dBeta,
-      relu ? y! : dy,
       params,
     ]);
-    const [dyIn, xAt, mAt, iAt, gAt, dxAt, dgAt, dbAt, yAt, pAt] = at;
+    const [dyIn, xAt, mAt, iAt, gAt, dxAt, dgAt, dbAt, pAt] = at;
     // With relu the incoming gradient is first masked where y was clipped:
     // dx's own buffer holds the masked copy.
     let dyAt = dyIn;
     if (relu) {
-      runHeapLoop(backend, LoopId.ReluMask, [dyIn, yAt, dxAt], size);
+      maskReluGradient(backend, dy, y!, dx);
       dyAt = dxAt;
     }
     gradientSums(
@@ -265,26 +264,7 @@ function dnnlGradient(
   }
   let gradient = dy;
   if (relu) {
-    // dy where y > 0, else 0, into dx's buffer: by oneDNN's ReLU backward
-    // (vectorised, on its threads), else the heap loop
-    const size = sizeOf(x.shape);
-    const rows = activeDnnlRows();
-    const masked = rows !== undefined &&
-      rows.run(
-          "reluMask",
-          size / channels,
-          channels,
-          heapBuffer(backend),
-          [y!, dy, dx].map((t) => byteOffset(backend, t)),
-        ) === undefined;
-    if (!masked) {
-      runHeapLoop(
-        backend,
-        LoopId.ReluMask,
-        [dy, y!, dx].map((t) => byteOffset(backend, t) / 4),
-        size,
-      );
-    }
+    maskReluGradient(backend, dy, y!, dx);
     gradient = dx;
   }
   const refused = dnnl.run(

@@ -125,19 +125,6 @@ export const layerNormGradConfig: tf.KernelConfig = wasmConfig(
     const dx = backend.makeOutput([...x.shape], "float32");
     const dGamma = backend.makeOutput([...gamma.shape], "float32");
     const dBeta = backend.makeOutput([...gamma.shape], "float32");
-    if (rows === 0) {
-      heapOf(backend).fill(
-        0,
-        floatOffset(backend, dGamma),
-        floatOffset(backend, dGamma) + width,
-      );
-      heapOf(backend).fill(
-        0,
-        floatOffset(backend, dBeta),
-        floatOffset(backend, dBeta) + width,
-      );
-      return [dx, dGamma, dBeta];
-    }
     // Blocks of rows, shared with the helper thread; each block's column
     // sums in float64 on the heap, added up here in block order. (oneDNN's
     // layer-norm backward, its reference kernel here, was no faster than

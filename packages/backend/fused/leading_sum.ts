@@ -12,13 +12,19 @@ import { runOnHeap } from "../native/_dnnl_objects.ts";
 import { LoopId } from "../native/loops.ts";
 import { runHeapLoop } from "./parallel_loops.ts";
 
+// A reduction's `axis` attribute as distinct non-negative axes in order;
+// undefined when it is not a number or list of numbers.
+function sortedAxes(axis: unknown, rank: number): number[] | undefined {
+  const list = (Array.isArray(axis) ? axis : [axis]) as unknown[];
+  if (list.some((a) => typeof a !== "number")) return undefined;
+  return [...new Set((list as number[]).map((a) => a < 0 ? a + rank : a))]
+    .sort((a, b) => a - b);
+}
+
 // The leading axes `[0, k)` when `axis` names exactly those (k < rank), else 0.
 function leadingAxes(axis: unknown, rank: number): number {
-  const list = (Array.isArray(axis) ? axis : [axis]) as unknown[];
-  if (list.length === 0 || list.some((a) => typeof a !== "number")) return 0;
-  const axes = [...new Set((list as number[]).map((a) => a < 0 ? a + rank : a))]
-    .sort((a, b) => a - b);
-  if (axes.some((a, i) => a !== i)) return 0;
+  const axes = sortedAxes(axis, rank);
+  if (!axes || axes.length === 0 || axes.some((a, i) => a !== i)) return 0;
   return axes.length < rank ? axes.length : 0;
 }
 
@@ -107,11 +113,9 @@ export function leadingSumConfig(stock: tf.KernelConfig): tf.KernelConfig {
 
 // Whether `axis` names exactly the middle axes [1, rank - 1) of rank >= 3.
 function middleAxes(axis: unknown, rank: number): boolean {
-  const list = (Array.isArray(axis) ? axis : [axis]) as unknown[];
-  if (rank < 3 || list.some((a) => typeof a !== "number")) return false;
-  const axes = [...new Set((list as number[]).map((a) => a < 0 ? a + rank : a))]
-    .sort((a, b) => a - b);
-  return axes.length === rank - 2 && axes.every((a, i) => a === i + 1);
+  const axes = sortedAxes(axis, rank);
+  return rank >= 3 && axes !== undefined && axes.length === rank - 2 &&
+    axes.every((a, i) => a === i + 1);
 }
 
 /**

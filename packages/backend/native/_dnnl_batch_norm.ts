@@ -7,11 +7,14 @@
 // kernels (cnn_kernels/batch_norm.ts).
 import { checkStatus, type Dnnl } from "./dnnl.ts";
 import {
+  DNNL_ARG as ARG,
   type HeapPrimitive,
   heapPrimitive,
   implName,
-  memory,
+  libraryMemory,
   memoryDesc,
+  MIN_SHARED_VALUES,
+  OP_DESC_BYTES,
   Owned,
   perLibrary,
   PrimitiveCache,
@@ -28,27 +31,6 @@ const BACKWARD = 128;
 const FUSE_NORM_RELU = 0x4;
 const USE_SCALE_AND_SHIFT = 0x8 | 0x10;
 const QUERY_WORKSPACE_MD = 135;
-const ARG = {
-  src: 1,
-  dst: 17,
-  mean: 49,
-  variance: 50,
-  scale: 51,
-  shift: 52,
-  workspace: 64,
-  diffSrc: 129,
-  diffDst: 145,
-  diffScale: 255,
-  diffShift: 256,
-} as const;
-// sizeof(dnnl_batch_normalization_desc_t) is under 2 KiB in 2.6; the
-// buffer leaves room for other 2.x releases.
-const OP_DESC_BYTES = 8192;
-// Below this many elements a primitive runs on one thread: waking OpenMP's
-// second thread costs more than it saves.
-const MIN_SHARED_ELEMENTS = 65536;
-// DNNL_MEMORY_ALLOCATE, (void *)-1: the library allocates the buffer.
-const MEMORY_ALLOCATE = 0xffff_ffff_ffff_ffffn;
 
 /**
  * x's shape `[..., c]` as oneDNN's `[n, c, h, w]` with channels last in
@@ -168,12 +150,7 @@ function build(
       }
       fixed.push([
         ARG.workspace,
-        memory(
-          dnnl,
-          owned,
-          workspace,
-          Deno.UnsafePointer.create(MEMORY_ALLOCATE),
-        ),
+        libraryMemory(dnnl, owned, workspace),
       ]);
     }
     return heapPrimitive(
@@ -226,7 +203,7 @@ export class DnnlBatchNormCache {
   ): string | undefined {
     const dims = batchNormDims(shape);
     const size = dims[0] * dims[1] * dims[2] * dims[3];
-    const threads = size < MIN_SHARED_ELEMENTS ? 1 : this.dnnl.threads;
+    const threads = size < MIN_SHARED_VALUES ? 1 : this.dnnl.threads;
     const op = this.#made.get(
       `${kind},${dims},${epsilon}`,
       threads,

@@ -15,12 +15,14 @@ import type { ConvPlan } from "./_conv_plan.ts";
 import { heapPointer } from "./heap.ts";
 import {
   dims,
+  DNNL_ARG as ARG,
   execArgs,
   execute,
   heapMemory,
   implName,
-  memory,
+  libraryMemory,
   memoryDesc,
+  OP_DESC_BYTES,
   Owned,
   pointerOf,
   primitive,
@@ -46,19 +48,6 @@ const TAG_NHWC = 20; // acdb: dims [n, c, h, w] laid out n, h, w, c
 const TAG_HWIO = 30; // dims [o, i, h, w] laid out h, w, i, o
 const FORWARD_TRAINING = 64;
 const CONVOLUTION_DIRECT = 1;
-const ARG = {
-  src: 1,
-  dst: 17,
-  weights: 33,
-  bias: 41,
-  diffSrc: 129,
-  diffDst: 145,
-  diffWeights: 161,
-  from: 1,
-  to: 17,
-  // DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1: post-op 0's tensor
-  residual: 16384 | 2,
-} as const;
 const BINARY_ADD = 0x1fff0;
 const QUERY = {
   weights: 131,
@@ -70,13 +59,6 @@ const ELTWISE = {
   logistic: 175,
   clip: 255,
 } as const;
-// sizeof(dnnl_convolution_desc_t) is 5976 in 2.6; the buffers leave room
-// for other 2.x releases.
-const OP_DESC_BYTES = 8192;
-// DNNL_MEMORY_ALLOCATE, (void *)-1: the library allocates the buffer.
-// Made on use: pointer constructors need --allow-ffi, and this module loads
-// without it.
-const MEMORY_ALLOCATE = 0xffff_ffff_ffff_ffffn;
 
 /** The post-op for a tfjs activation, or undefined when oneDNN has none. */
 export function eltwiseFor(
@@ -230,12 +212,7 @@ function filterMemory(
   if (s.dnnl_memory_desc_equal(wanted, pointerOf(userMd)) === 1) {
     return { memory: user };
   }
-  const blocked = memory(
-    dnnl,
-    owned,
-    wanted,
-    Deno.UnsafePointer.create(MEMORY_ALLOCATE),
-  );
+  const blocked = libraryMemory(dnnl, owned, wanted);
   const cell = new BigUint64Array(1);
   const [from, to] = toPrimitive
     ? [pointerOf(userMd), wanted]
@@ -260,8 +237,8 @@ function filterMemory(
   });
   const args = execArgs(
     toPrimitive
-      ? [[ARG.from, user], [ARG.to, blocked]]
-      : [[ARG.from, blocked], [ARG.to, user]],
+      ? [[ARG.src, user], [ARG.dst, blocked]]
+      : [[ARG.src, blocked], [ARG.dst, user]],
   );
   return {
     memory: blocked,
@@ -458,7 +435,7 @@ export function buildPrimitive(
       [roles.output, output],
     ];
     if (bias !== undefined) args.push([ARG.bias, bias]);
-    if (added !== undefined) args.push([ARG.residual, added]);
+    if (added !== undefined) args.push([ARG.postOp0Src1, added]);
     const conv = primitive(dnnl, owned, pd);
     const packed = execArgs(args);
     return {

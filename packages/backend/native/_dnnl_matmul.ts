@@ -5,8 +5,10 @@
 // dnnl_mat_mul.ts.
 import { checkStatus, type Dnnl } from "./dnnl.ts";
 import {
+  DNNL_ARG as ARG,
   type HeapPrimitive,
   heapPrimitive,
+  OP_DESC_BYTES,
   Owned,
   perLibrary,
   PrimitiveCache,
@@ -15,11 +17,6 @@ import {
 } from "./_dnnl_objects.ts";
 import { activationAttr, type DnnlActivation } from "./_dnnl_conv.ts";
 import { MIN_SHARED_FLOPS } from "./_dnnl_kernel.ts";
-
-const ARG = { src: 1, dst: 17, weights: 33, bias: 41 } as const;
-// sizeof(dnnl_matmul_desc_t) is under 4 KiB in 2.6; the buffer leaves room
-// for other 2.x releases.
-const DESC_BYTES = 8192;
 
 /** One matmul's geometry: `[batch, m, n] = op(a) [batchA, m, k] · op(b) [batchB, k, n]`. */
 export interface MatMulPlan {
@@ -71,7 +68,7 @@ function build(
     const b = stridedDesc(dnnl, plan.batchB, plan.k, plan.n, plan.transposeB);
     const out = stridedDesc(dnnl, batch, plan.m, plan.n, false);
     const bias = plan.bias ? stridedDesc(dnnl, 1, 1, plan.n, false) : null;
-    const desc = new Uint8Array(DESC_BYTES);
+    const desc = new Uint8Array(OP_DESC_BYTES);
     checkStatus(
       s.dnnl_matmul_desc_init(desc, a, b, bias, out),
       "dnnl_matmul_desc_init",

@@ -16,6 +16,44 @@ const QUERY_IMPL_INFO = 8;
 // sizeof(dnnl_memory_desc_t) is 696 in 2.6; the buffers leave room for
 // other 2.x releases.
 const MEMORY_DESC_BYTES = 1024;
+// DNNL_MEMORY_ALLOCATE, (void *)-1: the library allocates the buffer. Made
+// on use: pointer constructors need --allow-ffi, and this module loads
+// without it.
+const MEMORY_ALLOCATE = 0xffff_ffff_ffff_ffffn;
+
+/** oneDNN 2.x execution argument ids (dnnl_types.h `DNNL_ARG_*`). */
+export const DNNL_ARG = {
+  src: 1,
+  src1: 2,
+  dst: 17,
+  weights: 33,
+  bias: 41,
+  mean: 49,
+  variance: 50,
+  scale: 51,
+  shift: 52,
+  workspace: 64,
+  diffSrc: 129,
+  diffDst: 145,
+  diffWeights: 161,
+  diffScale: 255,
+  diffShift: 256,
+  /** DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1: post-op 0's tensor. */
+  postOp0Src1: 16384 | 2,
+} as const;
+
+/**
+ * Bytes of an op descriptor buffer: the largest in 2.6,
+ * dnnl_convolution_desc_t, is 5976; the rest leaves room for other 2.x
+ * releases.
+ */
+export const OP_DESC_BYTES = 8192;
+
+/**
+ * Below this many values a batch norm, row or elementwise primitive runs on
+ * one thread: waking OpenMP's second thread costs more than it saves.
+ */
+export const MIN_SHARED_VALUES = 65536;
 
 /** A `dnnl_dims_t`: twelve int64s, `values` first. */
 export function dims(values: number[]): BigInt64Array {
@@ -133,6 +171,15 @@ export function memory(
   const m = outPointer(cell);
   owned.memories.push(m);
   return m;
+}
+
+/** A memory object of `md` whose buffer the library allocates, kept by `owned`. */
+export function libraryMemory(
+  dnnl: Dnnl,
+  owned: Owned,
+  md: Deno.PointerValue,
+): Deno.PointerValue {
+  return memory(dnnl, owned, md, Deno.UnsafePointer.create(MEMORY_ALLOCATE));
 }
 
 /** The implementation the library chose, e.g. `jit:avx512_core`. */

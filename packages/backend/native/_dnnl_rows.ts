@@ -8,6 +8,7 @@ import { checkStatus, type Dnnl, outPointer } from "./dnnl.ts";
 import { activationAttr } from "./_dnnl_conv.ts";
 import { heapPointer } from "./heap.ts";
 import {
+  DNNL_ARG as ARG,
   execArgs,
   execute,
   heapMemory,
@@ -15,6 +16,8 @@ import {
   heapPrimitive,
   implName,
   memoryDesc,
+  MIN_SHARED_VALUES,
+  OP_DESC_BYTES,
   Owned,
   perLibrary,
   pointerOf,
@@ -36,23 +39,6 @@ const ELTWISE_GELU_ERF = 0x30;
 const ELTWISE_RELU_USE_DST = 0x100;
 const BINARY_ADD = 0x1fff0;
 const USE_SCALE_AND_SHIFT = 0x8 | 0x10;
-const ARG = {
-  src: 1,
-  src1: 2,
-  dst: 17,
-  diffSrc: 129,
-  diffDst: 145,
-  mean: 49,
-  variance: 50,
-  scale: 51,
-  shift: 52,
-} as const;
-// sizeof(dnnl_eltwise_desc_t) and dnnl_softmax_desc_t are under 2 KiB in
-// 2.6; the buffers leave room for other 2.x releases.
-const OP_DESC_BYTES = 8192;
-// Below this many elements a primitive runs on one thread: waking OpenMP's
-// second thread costs more than it saves.
-const MIN_SHARED_ELEMENTS = 65536;
 
 /**
  * A row operation made for one shape. Its offsets per call: src and dst;
@@ -350,7 +336,7 @@ export class DnnlRowCache {
     const key = kind === "layerNorm"
       ? `${kind},${rows},${width},${epsilon}`
       : `${kind},${rows},${width}`;
-    const threads = rows * width < MIN_SHARED_ELEMENTS ? 1 : this.dnnl.threads;
+    const threads = rows * width < MIN_SHARED_VALUES ? 1 : this.dnnl.threads;
     return this.#made.get(
       key,
       threads,

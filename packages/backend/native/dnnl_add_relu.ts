@@ -15,16 +15,10 @@ import {
 } from "./heap.ts";
 import { activeDnnlRows, type DnnlRowKind } from "./_dnnl_rows.ts";
 import { runHeapLoop } from "../fused/parallel_loops.ts";
+import { sizeOf } from "../fused/heap_kernel.ts";
 import { LoopId } from "./loops.ts";
+import { MIN_SHARED_VALUES } from "./_dnnl_objects.ts";
 import { ADD_RELU, RELU_GRAD } from "../webgpu/add_relu.ts";
-
-// Below this many values wasm's own kernel is as fast: oneDNN would run on
-// one thread.
-const MIN_ELEMENTS = 65536;
-
-function sizeOf(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}
 
 // Runs `kind` on same-shape float32 tensors into a new output; undefined
 // when oneDNN is off, the tensors do not qualify, or it refused.
@@ -69,7 +63,8 @@ export function dnnlAddConfig(
     kernelFunc: (args) => {
       const { a, b } = args.inputs as Record<string, tf.TensorInfo>;
       const backend = args.backend as unknown as WasmBackendLike;
-      const out = binary(backend, "add", a, b, MIN_ELEMENTS);
+      // below the threshold oneDNN runs one thread, no faster than wasm's
+      const out = binary(backend, "add", a, b, MIN_SHARED_VALUES);
       if (out) return out;
       if (!original) throw new Error("Add: the wasm backend has no Add kernel");
       return original.kernelFunc(args);
@@ -95,7 +90,40 @@ export function dnnlAddReluConfig(_dnnl: Dnnl): tf.KernelConfig {
   };
 }
 
-/** `VitkdReluGrad` on wasm: oneDNN's ReLU backward, else the heap loop. */
+/**
+ * `dx = dy where y > 0, else 0` (a ReLU's gradient from its output) for
+ * float32 tensors of one shape, into `dx`, which may be `dy`'s own buffer:
+ * oneDNN's ReLU backward while its kernels are on, else the heap loop.
+ */
+export function maskReluGradient(
+  backend: WasmBackendLike,
+  dy: tf.TensorInfo,
+  y: tf.TensorInfo,
+  dx: tf.TensorInfo,
+): void {
+  const size = sizeOf(dy.shape);
+  if (size === 0) return;
+  const width = dy.shape[dy.shape.length - 1] ?? 1;
+  const rows = activeDnnlRows();
+  const masked = rows !== undefined &&
+    rows.run(
+        "reluMask",
+        size / width,
+        width,
+        heapBuffer(backend),
+        [y, dy, dx].map((t) => byteOffset(backend, t)),
+      ) === undefined;
+  if (!masked) {
+    runHeapLoop(
+      backend,
+      LoopId.ReluMask,
+      [dy, y, dx].map((t) => byteOffset(backend, t) / 4),
+      size,
+    );
+  }
+}
+
+/** `VitkdReluGrad` on wasm: {@linkcode maskReluGradient} into a new tensor. */
 export function dnnlReluGradConfig(_dnnl: Dnnl): tf.KernelConfig {
   return {
     kernelName: RELU_GRAD,
@@ -103,21 +131,13 @@ export function dnnlReluGradConfig(_dnnl: Dnnl): tf.KernelConfig {
     kernelFunc: (args) => {
       const { dy, y } = args.inputs as Record<string, tf.TensorInfo>;
       const backend = args.backend as unknown as WasmBackendLike;
-      // the op's argument order is (y, dy): the ReLU's output, then dy
-      const out = binary(backend, "reluMask", y, dy, 0);
-      if (out) return out;
       if (dy.shape.join(",") !== y.shape.join(",")) {
         throw new Error(
           `${RELU_GRAD}: dy [${dy.shape}] and y [${y.shape}] differ in shape`,
         );
       }
       const dx = backend.makeOutput([...dy.shape], "float32");
-      runHeapLoop(
-        backend,
-        LoopId.ReluMask,
-        [dy, y, dx].map((t) => byteOffset(backend, t) / 4),
-        sizeOf(dy.shape),
-      );
+      maskReluGradient(backend, dy, y, dx);
       return dx;
     },
   };
