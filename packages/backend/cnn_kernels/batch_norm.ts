@@ -262,10 +262,15 @@ function dnnlGradient(
   for (let c = 0; c < channels; c++) {
     heap[vAt + c] = 1 / (heap[iAt + c] * heap[iAt + c]);
   }
+  // The masked dy goes to a buffer of its own: oneDNN's backward in place
+  // (diff_dst = diff_src) ran up to 5x slower (32 channels).
   let gradient = dy;
-  if (relu) {
-    maskReluGradient(backend, dy, y!, dx);
-    gradient = dx;
+  const masked = relu
+    ? backend.makeOutput([...dy.shape], "float32")
+    : undefined;
+  if (masked) {
+    maskReluGradient(backend, dy, y!, masked);
+    gradient = masked;
   }
   const refused = dnnl.run(
     "backward",
@@ -277,6 +282,7 @@ function dnnlGradient(
     ),
   );
   release(backend, variance);
+  if (masked) release(backend, masked);
   return refused === undefined;
 }
 
