@@ -1,6 +1,11 @@
 import * as tf from "@tensorflow/tfjs";
 import { asWasm, locate, requireFloat, WASM } from "./heap_view.ts";
 import { LoopId } from "../native/loops.ts";
+import { heapMemory } from "../native/heap.ts";
+import {
+  type InvolutionSimd,
+  involutionSimd,
+} from "../wasm_simd/involution_simd.ts";
 import { runHeapLoop } from "../fused/parallel_loops.ts";
 import type { GradConfig, KernelConfig } from "../tf_types.ts";
 
@@ -83,6 +88,30 @@ function geometryArgs(geo: InvolutionGeometry): number[] {
   return [geo.h, geo.w, geo.c, geo.groups, geo.kernelSize, geo.strides];
 }
 
+/**
+ * The SIMD kernels for this geometry when they can run on these tensors
+ * (float offsets `at`): a tap's base may lie before a tensor, so each must
+ * start at least `reach` bytes into the heap.
+ */
+function simdFor(
+  backend: ReturnType<typeof asWasm>,
+  geo: InvolutionGeometry,
+  at: number[],
+): InvolutionSimd | undefined {
+  if (geo.n === 0) return undefined;
+  const simd = involutionSimd(heapMemory(backend), {
+    h: geo.h,
+    w: geo.w,
+    c: geo.c,
+    groups: geo.groups,
+    k: geo.kernelSize,
+    s: geo.strides,
+  });
+  return simd && at.every((floats) => floats * 4 >= simd.reach)
+    ? simd
+    : undefined;
+}
+
 /** The involution attributes of a kernel call's attribute map. */
 export function involutionAttrsOf(attrs: unknown): InvolutionAttrs {
   const a = attrs as InvolutionAttrs;
@@ -114,6 +143,12 @@ export const involutionConfig: KernelConfig = {
     const backend = asWasm(b);
     const y = backend.makeOutput([geo.n, geo.outH, geo.outW, geo.c], "float32");
     const { at } = locate(backend, [x, kernels, y]);
+    // SIMD on this thread: 6-9x the heap loop's speed, so no helper share
+    const simd = simdFor(backend, geo, at);
+    if (simd) {
+      simd.forward(at[0] * 4, at[1] * 4, at[2] * 4, 0, geo.n);
+      return y;
+    }
     runHeapLoop(
       backend,
       LoopId.InvolutionForward,
@@ -151,6 +186,12 @@ export const involutionGradConfig: KernelConfig = {
     const dKernels = backend.makeOutput([...kernels.shape], "float32");
     const { at } = locate(backend, [dy, x, kernels, dx, dKernels]);
     const [dyAt, xAt, kAt, dxAt, dkAt] = at;
+    const simd = simdFor(backend, geo, at);
+    if (simd) {
+      simd.kernelGrad(dyAt * 4, xAt * 4, dkAt * 4, 0, geo.n);
+      simd.gather(dyAt * 4, kAt * 4, dxAt * 4, 0, geo.n);
+      return [dx, dKernels];
+    }
     const geometry = geometryArgs(geo);
     const perImage = geo.outH * geo.outW * geo.c * geo.kernelSize *
       geo.kernelSize;

@@ -37,6 +37,20 @@ export function heapAddress(heap: ArrayBufferLike): number {
   return Number(Deno.UnsafePointer.value(heapPointer(heap)));
 }
 
+/**
+ * The heap's `WebAssembly.Memory`, for modules that import it; undefined
+ * when the backend's build does not expose it.
+ */
+export function heapMemory(
+  backend: WasmBackendLike,
+): WebAssembly.Memory | undefined {
+  const memory = (backend.wasm as { asm?: { memory?: unknown } }).asm?.memory;
+  return memory instanceof WebAssembly.Memory &&
+      memory.buffer === backend.wasm.HEAPU8.buffer
+    ? memory
+    : undefined;
+}
+
 export function heapFloats(backend: WasmBackendLike): Float32Array {
   return new Float32Array(heapBuffer(backend));
 }

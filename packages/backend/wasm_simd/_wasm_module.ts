@@ -1,0 +1,300 @@
+// A small WebAssembly module writer: just the opcodes the SIMD kernels of
+// this folder use. Kernels are written per geometry at run time (sizes and
+// offsets as constants, loops over channels unrolled), so no toolchain is
+// needed to build them and they run wherever WebAssembly SIMD does.
+
+/** Value types. */
+export const I32 = 0x7f;
+/** 128-bit vector type. */
+export const V128 = 0x7b;
+
+function unsignedLeb(value: number): number[] {
+  const out: number[] = [];
+  let v = value >>> 0;
+  do {
+    let byte = v & 0x7f;
+    v >>>= 7;
+    if (v !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (v !== 0);
+  return out;
+}
+
+function signedLeb(value: number): number[] {
+  const out: number[] = [];
+  let v = value | 0;
+  for (;;) {
+    const byte = v & 0x7f;
+    v >>= 7;
+    const done = (v === 0 && (byte & 0x40) === 0) ||
+      (v === -1 && (byte & 0x40) !== 0);
+    out.push(done ? byte : byte | 0x80);
+    if (done) return out;
+  }
+}
+
+function bytesOf(text: string): number[] {
+  const encoded = new TextEncoder().encode(text);
+  return [...unsignedLeb(encoded.length), ...encoded];
+}
+
+function section(id: number, body: number[]): number[] {
+  return [id, ...unsignedLeb(body.length), ...body];
+}
+
+/** A local variable's index. */
+export type Local = number;
+
+/**
+ * One function's body: locals are declared as they are asked for, code is
+ * appended by the methods (each one instruction).
+ */
+export class FunctionBody {
+  readonly #code: number[] = [];
+  readonly #locals: number[] = [];
+
+  /** A function taking `params` i32 parameters (locals 0..params-1). */
+  constructor(readonly params: number) {}
+
+  /** A new local of `type` (I32 or V128). */
+  local(type: number): Local {
+    this.#locals.push(type);
+    return this.params + this.#locals.length - 1;
+  }
+
+  #op(...bytes: number[]): this {
+    this.#code.push(...bytes);
+    return this;
+  }
+
+  #simd(opcode: number, ...immediates: number[]): this {
+    return this.#op(0xfd, ...unsignedLeb(opcode), ...immediates);
+  }
+
+  /** local.get */
+  get(local: Local): this {
+    return this.#op(0x20, ...unsignedLeb(local));
+  }
+  /** local.set */
+  set(local: Local): this {
+    return this.#op(0x21, ...unsignedLeb(local));
+  }
+  /** local.tee */
+  tee(local: Local): this {
+    return this.#op(0x22, ...unsignedLeb(local));
+  }
+  /** i32.const */
+  i32(value: number): this {
+    return this.#op(0x41, ...signedLeb(value));
+  }
+  /** i32.add */
+  add(): this {
+    return this.#op(0x6a);
+  }
+  /** i32.sub */
+  sub(): this {
+    return this.#op(0x6b);
+  }
+  /** i32.mul */
+  mul(): this {
+    return this.#op(0x6c);
+  }
+  /** i32.div_s */
+  divS(): this {
+    return this.#op(0x6d);
+  }
+  /** i32.rem_s */
+  remS(): this {
+    return this.#op(0x6f);
+  }
+  /** i32.eqz */
+  eqz(): this {
+    return this.#op(0x45);
+  }
+  /** i32.and */
+  and(): this {
+    return this.#op(0x71);
+  }
+  /** i32.lt_u */
+  ltU(): this {
+    return this.#op(0x49);
+  }
+  /** i32.lt_s */
+  ltS(): this {
+    return this.#op(0x48);
+  }
+  /** i32.ne */
+  ne(): this {
+    return this.#op(0x47);
+  }
+  /** `local += value` for an i32 local. */
+  addTo(local: Local, value: number): this {
+    return this.get(local).i32(value).add().set(local);
+  }
+  /** f32.load (address on the stack, byte offset immediate) */
+  f32Load(offset = 0): this {
+    return this.#op(0x2a, 2, ...unsignedLeb(offset));
+  }
+  /** f32.store (address and value on the stack) */
+  f32Store(offset = 0): this {
+    return this.#op(0x38, 2, ...unsignedLeb(offset));
+  }
+  /** i32.store (address and value on the stack) */
+  i32Store(offset = 0): this {
+    return this.#op(0x36, 2, ...unsignedLeb(offset));
+  }
+  /** f32.const 0 */
+  f32Zero(): this {
+    return this.#op(0x43, 0, 0, 0, 0);
+  }
+  /** f32.add */
+  f32Add(): this {
+    return this.#op(0x92);
+  }
+  /** v128.load (4-byte alignment: heap tensors are float-aligned) */
+  v128Load(offset = 0): this {
+    return this.#simd(0x00, 2, ...unsignedLeb(offset));
+  }
+  /** v128.store */
+  v128Store(offset = 0): this {
+    return this.#simd(0x0b, 2, ...unsignedLeb(offset));
+  }
+  /** v128.load32_splat: one float into every lane */
+  loadSplat(offset = 0): this {
+    return this.#simd(0x09, 2, ...unsignedLeb(offset));
+  }
+  /** v128.const of zeros */
+  zeros(): this {
+    return this.#simd(0x0c, ...new Array(16).fill(0));
+  }
+  /** f32x4.add */
+  vAdd(): this {
+    return this.#simd(0xe4);
+  }
+  /** f32x4.mul */
+  vMul(): this {
+    return this.#simd(0xe6);
+  }
+  /** f32x4.extract_lane */
+  lane(index: number): this {
+    return this.#simd(0x1f, index);
+  }
+  /** i8x16.shuffle with the 16 byte indices */
+  shuffle(indices: number[]): this {
+    return this.#simd(0x0d, ...indices);
+  }
+  /** if (condition on the stack) ... end, the body written by `then` */
+  if(then: () => void): this {
+    this.#op(0x04, 0x40);
+    then();
+    return this.#op(0x0b);
+  }
+  /** if (condition on the stack) then() else otherwise() end */
+  ifElse(then: () => void, otherwise: () => void): this {
+    this.#op(0x04, 0x40);
+    then();
+    this.#op(0x05);
+    otherwise();
+    return this.#op(0x0b);
+  }
+  /**
+   * `for (counter = from; counter != to; counter += step) body()`, with
+   * `to` a local or a constant; `from` null keeps the counter's value (a
+   * parameter). Runs the body at least once: the caller rules out empty
+   * ranges.
+   */
+  loop(
+    counter: Local,
+    from: number | null,
+    to: { local: Local } | { value: number },
+    step: number,
+    body: () => void,
+  ): this {
+    if (from !== null) this.i32(from).set(counter);
+    this.#op(0x03, 0x40);
+    body();
+    this.addTo(counter, step);
+    this.get(counter);
+    if ("local" in to) this.get(to.local);
+    else this.i32(to.value);
+    this.ne();
+    this.#op(0x0d, 0); // br_if to the loop's start
+    return this.#op(0x0b);
+  }
+
+  /** The encoded body (locals and code). */
+  encode(): number[] {
+    const groups: number[] = [];
+    let count = 0;
+    for (let i = 0; i < this.#locals.length; i++) {
+      count++;
+      if (
+        i + 1 === this.#locals.length || this.#locals[i + 1] !== this.#locals[i]
+      ) {
+        groups.push(...unsignedLeb(count), this.#locals[i]);
+        count = 0;
+      }
+    }
+    const runs = groups.length / 2;
+    const body = [...unsignedLeb(runs), ...groups, ...this.#code, 0x0b];
+    return [...unsignedLeb(body.length), ...body];
+  }
+}
+
+/**
+ * A module importing memory `env.memory` and exporting `functions` (each
+ * taking only i32 parameters, returning nothing) by name.
+ */
+export function encodeModule(
+  functions: Record<string, FunctionBody>,
+): Uint8Array<ArrayBuffer> {
+  const entries = Object.entries(functions);
+  const types = entries.map(([, f]) => [
+    0x60,
+    ...unsignedLeb(f.params),
+    ...new Array(f.params).fill(I32),
+    0,
+  ]);
+  const typeSection = section(1, [
+    ...unsignedLeb(types.length),
+    ...types.flat(),
+  ]);
+  const importSection = section(2, [
+    1,
+    ...bytesOf("env"),
+    ...bytesOf("memory"),
+    0x02,
+    0x00,
+    1,
+  ]);
+  const functionSection = section(3, [
+    ...unsignedLeb(entries.length),
+    ...entries.flatMap((_, i) => unsignedLeb(i)),
+  ]);
+  const exportSection = section(7, [
+    ...unsignedLeb(entries.length),
+    ...entries.flatMap((
+      [name],
+      i,
+    ) => [...bytesOf(name), 0x00, ...unsignedLeb(i)]),
+  ]);
+  const codeSection = section(10, [
+    ...unsignedLeb(entries.length),
+    ...entries.flatMap(([, f]) => f.encode()),
+  ]);
+  return new Uint8Array([
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    1,
+    0,
+    0,
+    0,
+    ...typeSection,
+    ...importSection,
+    ...functionSection,
+    ...exportSection,
+    ...codeSection,
+  ]);
+}
