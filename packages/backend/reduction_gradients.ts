@@ -23,7 +23,7 @@ export const meanGradient: tf.GradConfig = {
     if (
       tf.getKernel(SPREAD_ROWS, tf.getBackend()) && axisBlock(x.shape, axes)
     ) {
-      // WebGPU: the division and the broadcast in one dispatch
+      // WebGPU and wasm: the division and the broadcast in one kernel
       return {
         x: () =>
           tf.engine().runKernel(SPREAD_ROWS, { dy: dy as tf.Tensor }, {
@@ -67,6 +67,18 @@ export const sumGradient: tf.GradConfig = {
     const { axis } = attrs as unknown as { axis: number | number[] };
     const axes = tf.util.parseAxisParam(axis, x.shape);
     const keptShape = x.shape.map((d, a) => axes.includes(a) ? 1 : d);
+    if (
+      tf.getKernel(SPREAD_ROWS, tf.getBackend()) && axisBlock(x.shape, axes)
+    ) {
+      return {
+        x: () =>
+          tf.engine().runKernel(SPREAD_ROWS, { dy: dy as tf.Tensor }, {
+            shape: x.shape,
+            axes,
+            divisor: 1,
+          }) as tf.Tensor,
+      };
+    }
     if (tf.getBackend() !== "webgpu") {
       // as for Mean: tfjs's formulation, since broadcastTo is slow on wasm
       return {

@@ -405,3 +405,34 @@ Deno.test("movingAverages on wasm: one kernel, the same float32 values as the co
     "1 targets for 0 values",
   );
 });
+
+Deno.test("Mean and Sum gradients over a block of axes on wasm: one spread kernel, tfjs's values to the bit", async () => {
+  const { registerReductionGradients } = await import(
+    "../reduction_gradients.ts"
+  );
+  registerReductionGradients();
+  const x = seeded([3, 4, 5, 6], 31);
+  const cases: [string, (t: tf.Tensor) => tf.Tensor, number[]][] = [
+    ["mean over [1, 2]", (t) => tf.mean(t, [1, 2]), [3, 6]],
+    ["sum over [0, 1]", (t) => tf.sum(t, [0, 1]), [5, 6]],
+    // the last axis: not a block before it, tfjs's formulation
+    ["sum over [3]", (t) => tf.sum(t, 3), [3, 4, 5]],
+  ];
+  for (const [label, f, probeShape] of cases) {
+    const probe = seeded(probeShape, 32);
+    const gradient = () => {
+      const p = toTensor(probe);
+      return tf.grad((t: tf.Tensor) => tf.sum(tf.mul(f(t), p)))(toTensor(x));
+    };
+    const wasm = await onBackend("wasm", () => [gradient()]);
+    const cpu = await onBackend("cpu", () => [gradient()]);
+    assertEquals(Array.from(wasm[0].values), Array.from(cpu[0].values), label);
+    await tf.setBackend("wasm");
+    const { kernelNames } = await tf.profile(() => tf.dispose(gradient()));
+    assertEquals(
+      kernelNames.includes("VitkdSpreadRows"),
+      label !== "sum over [3]",
+      `${label}: ${kernelNames.join(", ")}`,
+    );
+  }
+});

@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { adamwStepConfig } from "./adamw_kernel.ts";
 import { movingAveragesConfig } from "./moving_average_kernel.ts";
+import { spreadRowsConfig } from "./spread_rows_kernel.ts";
 import { layerNormConfig, layerNormGradConfig } from "./layer_norm_kernels.ts";
 import { leadingSumConfig, spatialMeanConfig } from "./leading_sum.ts";
 import { FUSED_GRADIENTS } from "./ops.ts";
@@ -32,6 +33,7 @@ export const FUSED_KERNEL_CONFIGS: readonly KernelConfig[] = [
   padTokensConfig,
   adamwStepConfig,
   movingAveragesConfig,
+  spreadRowsConfig,
 ];
 
 let registered = false;
