@@ -2,6 +2,32 @@ import * as tf from "@tensorflow/tfjs";
 import { axisBlock, SPREAD_ROWS } from "./webgpu/layout_kernels.ts";
 
 /**
+ * `dy / divisor` spread over the reduced `axes` of `x` by one
+ * {@linkcode SPREAD_ROWS} kernel, where the backend has it and the axes are
+ * a block before the last; else undefined.
+ */
+function spreadGradient(
+  dy: tf.Tensor,
+  x: tf.Tensor,
+  axes: number[],
+  divisor: number,
+): { x: () => tf.Tensor } | undefined {
+  if (
+    !tf.getKernel(SPREAD_ROWS, tf.getBackend()) || !axisBlock(x.shape, axes)
+  ) {
+    return undefined;
+  }
+  return {
+    x: () =>
+      tf.engine().runKernel(SPREAD_ROWS, { dy }, {
+        shape: x.shape,
+        axes,
+        divisor,
+      }) as tf.Tensor,
+  };
+}
+
+/**
  * The gradient of `Mean` without tfjs's `ones(x.shape)` on WebGPU: tfjs's
  * own builds that tensor on the CPU at every call, which on WebGPU is a
  * full-size upload per batch norm and pooling layer per step. Other backends
@@ -20,19 +46,9 @@ export const meanGradient: tf.GradConfig = {
     const axes = tf.util.parseAxisParam(axis, x.shape);
     const size = axes.reduce((n, a) => n * x.shape[a], 1);
     const keptShape = x.shape.map((d, a) => axes.includes(a) ? 1 : d);
-    if (
-      tf.getKernel(SPREAD_ROWS, tf.getBackend()) && axisBlock(x.shape, axes)
-    ) {
-      // WebGPU and wasm: the division and the broadcast in one kernel
-      return {
-        x: () =>
-          tf.engine().runKernel(SPREAD_ROWS, { dy: dy as tf.Tensor }, {
-            shape: x.shape,
-            axes,
-            divisor: size,
-          }) as tf.Tensor,
-      };
-    }
+    // WebGPU and wasm: the division and the broadcast in one kernel
+    const spread = spreadGradient(dy as tf.Tensor, x, axes, size);
+    if (spread) return spread;
     if (tf.getBackend() !== "webgpu") {
       // tfjs's own formulation: broadcastTo runs Tile, which on wasm is a
       // scalar loop (rednet8 trained at 200 img/s with it, 360 without)
@@ -67,18 +83,8 @@ export const sumGradient: tf.GradConfig = {
     const { axis } = attrs as unknown as { axis: number | number[] };
     const axes = tf.util.parseAxisParam(axis, x.shape);
     const keptShape = x.shape.map((d, a) => axes.includes(a) ? 1 : d);
-    if (
-      tf.getKernel(SPREAD_ROWS, tf.getBackend()) && axisBlock(x.shape, axes)
-    ) {
-      return {
-        x: () =>
-          tf.engine().runKernel(SPREAD_ROWS, { dy: dy as tf.Tensor }, {
-            shape: x.shape,
-            axes,
-            divisor: 1,
-          }) as tf.Tensor,
-      };
-    }
+    const spread = spreadGradient(dy as tf.Tensor, x, axes, 1);
+    if (spread) return spread;
     if (tf.getBackend() !== "webgpu") {
       // as for Mean: tfjs's formulation, since broadcastTo is slow on wasm
       return {
