@@ -17,9 +17,10 @@ import { dnnlKernelConfig } from "./_dnnl_kernel.ts";
 import { dnnlMatMulCache, type MatMulPlan } from "./_dnnl_matmul.ts";
 
 /**
- * `op(a) · op(b) (+ bias)`, then `activation`, for rank-3 float32 operands
- * (as tfjs' matMul ops hand them to the kernel), through oneDNN; returns
- * `[batch, m, n]`, or why oneDNN could not run it.
+ * `op(a) · op(b) (+ bias)`, then `activation`, for float32 operands of rank
+ * 3 or 2 (a batch of one: tfjs's matMul op hands rank-2 operands over as
+ * they are) through oneDNN; returns `[batch, m, n]` (`[m, n]` when both are
+ * rank 2, as wasm's own kernel does), or why oneDNN could not run it.
  */
 export function dnnlMatMul(
   dnnl: Dnnl,
@@ -32,9 +33,12 @@ export function dnnlMatMul(
   activation?: DnnlActivation,
 ): tf.TensorInfo | string {
   if (a.dtype !== "float32" || b.dtype !== "float32") return "not float32";
-  if (a.shape.length !== 3 || b.shape.length !== 3) return "not rank 3";
-  const [batchA, a1, a2] = a.shape;
-  const [batchB, b1, b2] = b.shape;
+  const rank3 = (shape: number[]) => shape.length === 2 ? [1, ...shape] : shape;
+  if (![2, 3].includes(a.shape.length) || ![2, 3].includes(b.shape.length)) {
+    return "not rank 2 or 3";
+  }
+  const [batchA, a1, a2] = rank3(a.shape);
+  const [batchB, b1, b2] = rank3(b.shape);
   if (batchA !== batchB && batchA !== 1 && batchB !== 1) {
     return "batches do not broadcast";
   }
@@ -67,7 +71,12 @@ export function dnnlMatMul(
   };
   const op = dnnlMatMulCache(dnnl).get(plan);
   if (typeof op === "string") return op;
-  const out = backend.makeOutput([Math.max(batchA, batchB), m, n], "float32");
+  const out = backend.makeOutput(
+    a.shape.length === 2 && b.shape.length === 2
+      ? [m, n]
+      : [Math.max(batchA, batchB), m, n],
+    "float32",
+  );
   // offsets after the last allocation: the heap may have grown
   const offsets = [a, b, out, ...(bias ? [bias] : [])].map((t) =>
     byteOffset(backend, t)
