@@ -1,9 +1,10 @@
 /**
  * Side-by-side CPU speed against PyTorch: runs `tasks/bench_models.ts` on
- * wasm (our kernels, OpenBLAS, the helper thread) and
+ * wasm (our kernels, OpenBLAS, oneDNN, the helper thread) and
  * `docs/measurements/torch_bench.py` (PyTorch, the same architectures)
- * alternately, several rounds, and prints each model's train and inference
- * ratios with the load average taken before each run. A figure taken with a
+ * one model at a time, back to back, the order flipping every round, and
+ * prints each model's train and inference ratios with the load average
+ * taken before each run. A figure taken with a
  * load average of 0.5 or more is marked: load slows PyTorch's OpenMP threads
  * more than ours, and such ratios have flattered us by up to 2x.
  *
@@ -187,9 +188,8 @@ interface Sample {
   theirs: Map<string, Figures>;
   theirsLoad: number;
 }
-const samples: Sample[] = [];
-for (let round = 1; round <= rounds; round++) {
-  const oursLoad = await settledLoad();
+
+async function measureOurs(model: string): Promise<Map<string, Figures>> {
   const ours = await run(Deno.execPath(), [
     "run",
     "-A",
@@ -197,7 +197,7 @@ for (let round = 1; round <= rounds; round++) {
     "--backend",
     "wasm",
     "--models",
-    MODELS.join(","),
+    model,
     "--no-involution",
     "--seconds",
     String(seconds),
@@ -206,27 +206,59 @@ for (let round = 1; round <= rounds; round++) {
     console.error(`bench:peer: bench_models failed:\n${ours.error}`);
     Deno.exit(1);
   }
-  const theirsLoad = await settledLoad();
-  const theirs = await run(python, [
+  return parseOurs(ours.text);
+}
+
+async function measureTheirs(model: string): Promise<Map<string, Figures>> {
+  const theirs = await run(python!, [
     "docs/measurements/torch_bench.py",
     String(threads),
     String(seconds),
+    model,
   ], torchEnv);
   if (!theirs.ok) {
     console.error(`bench:peer: torch_bench.py failed:\n${theirs.error}`);
     Deno.exit(1);
   }
-  samples.push({
+  return parseTorch(theirs.text);
+}
+
+// Each model's two figures are taken back to back, and the order flips
+// every round (vitkd first in odd rounds, PyTorch first in even ones): this
+// VM's speed drifts by up to 1.4x over minutes, and a pair taken minutes
+// apart, or always in the same order, measured the drift as much as the
+// two programs.
+const samples: Sample[] = [];
+for (let round = 1; round <= rounds; round++) {
+  const sample: Sample = {
     round,
-    ours: parseOurs(ours.text),
-    oursLoad,
-    theirs: parseTorch(theirs.text),
-    theirsLoad,
-  });
+    ours: new Map(),
+    oursLoad: 0,
+    theirs: new Map(),
+    theirsLoad: 0,
+  };
+  for (const model of MODELS) {
+    const oursFirst = round % 2 === 1;
+    for (const side of oursFirst ? ["ours", "theirs"] : ["theirs", "ours"]) {
+      const before = await settledLoad();
+      if (side === "ours") {
+        sample.oursLoad = Math.max(sample.oursLoad, before);
+        for (const [k, v] of await measureOurs(model)) sample.ours.set(k, v);
+      } else {
+        sample.theirsLoad = Math.max(sample.theirsLoad, before);
+        for (const [k, v] of await measureTheirs(model)) {
+          sample.theirs.set(k, v);
+        }
+      }
+    }
+  }
+  samples.push(sample);
   console.log(
-    `round ${round}: load ${oursLoad.toFixed(2)} before vitkd, ${
-      theirsLoad.toFixed(2)
-    } before PyTorch`,
+    `round ${round} (${
+      round % 2 === 1 ? "vitkd" : "PyTorch"
+    } first for each model): highest load ${
+      sample.oursLoad.toFixed(2)
+    } before vitkd, ${sample.theirsLoad.toFixed(2)} before PyTorch`,
   );
 }
 

@@ -66,7 +66,11 @@ def timed(fn):
     return (time.perf_counter() - start) / n
 
 x = torch.randn(64, 3, 32, 32); y = torch.randint(0, 10, (64,))
-for name, model in [("resnet8", resnet8(False)), ("rednet8", resnet8(True)), ("vit-small", ViT())]:
+# optional third argument: the models to run, comma-separated (default all)
+WANTED = sys.argv[3].split(",") if len(sys.argv) > 3 else None
+for name, build in [("resnet8", lambda: resnet8(False)), ("rednet8", lambda: resnet8(True)), ("vit-small", ViT)]:
+    if WANTED and name not in WANTED: continue
+    model = build()
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     def train():
         model.train(); opt.zero_grad()
@@ -77,4 +81,4 @@ for name, model in [("resnet8", resnet8(False)), ("rednet8", resnet8(True)), ("v
         with torch.no_grad(): model(x)
     print(f"{name}: train {64 / timed(train):.1f} img/s, infer {64 / timed(infer):.1f} img/s", flush=True)
 n = 1024; a = torch.randn(n, n); b = torch.randn(n, n)
-print(f"matmul 1024^3: {2 * n**3 / timed(lambda: a @ b) / 1e9:.1f} GFLOP/s")
+if not WANTED: print(f"matmul 1024^3: {2 * n**3 / timed(lambda: a @ b) / 1e9:.1f} GFLOP/s")
