@@ -6,7 +6,6 @@ import {
   ffiGranted,
   LINUX_LIBRARY_DIRS,
   listFailures,
-  preferPassiveOpenMp,
   readEnv,
 } from "./_native_env.ts";
 import { balanceGroups, callFlops, type SgemmCall } from "./sgemm_call.ts";
@@ -170,7 +169,6 @@ export function openBlas(
 ): { blas?: Blas; status: BlasStatus } {
   const ffi = ffiGranted("native BLAS");
   if (ffi !== true) return { status: { available: false, reason: ffi } };
-  const threadsAreSafe = preferPassiveOpenMp();
   const candidates = options.candidates ?? blasCandidates();
   const failures: string[] = [];
   for (const path of candidates) {
@@ -181,9 +179,7 @@ export function openBlas(
       failures.push(`${path}: ${(error as Error).message.split("\n")[0]}`);
       continue;
     }
-    const wanted = threadsAreSafe
-      ? options.threads ?? userThreads() ?? defaultThreads()
-      : 1;
+    const wanted = options.threads ?? userThreads() ?? defaultThreads();
     let threads = wanted;
     try {
       const control = Deno.dlopen(path, THREAD_SYMBOLS);

@@ -6,7 +6,6 @@ import {
   ffiGranted,
   LINUX_LIBRARY_DIRS,
   listFailures,
-  preferPassiveOpenMp,
   readEnv,
 } from "./_native_env.ts";
 
@@ -296,11 +295,9 @@ export interface OpenDnnlOptions {
   /**
    * Threads the filter-gradient primitives run with; defaults to
    * `VITKD_DNNL_THREADS` when set, else the core count. With OpenMP's
-   * passive waiting (what {@linkcode openDnnl} sets) two threads trained
-   * ResNet-8 at 1,313-1,405 img/s against 1,129-1,180 with one on the quiet
-   * 2-core development machine, and at 432-461 against 457-482 while
-   * another process held a core. (Before passive waiting, spinning barriers
-   * made two threads up to 90 times slower than one under load.)
+   * passive waiting two threads trained ResNet-8 at 1,313-1,405 img/s
+   * against 1,129-1,180 with one on the quiet 2-core development machine,
+   * and at 432-461 against 457-482 while another process held a core.
    */
   filterGradientThreads?: number;
 }
@@ -357,7 +354,6 @@ export function openDnnl(
   if (readEnv("VITKD_DNNL") === "0") return off("VITKD_DNNL=0");
   const ffi = ffiGranted("oneDNN");
   if (ffi !== true) return off(ffi);
-  const threadsAreSafe = preferPassiveOpenMp();
   const failures: string[] = [];
   for (const path of options.candidates ?? dnnlCandidates()) {
     let lib: Deno.DynamicLibrary<typeof DNNL_SYMBOLS>;
@@ -368,7 +364,7 @@ export function openDnnl(
       continue;
     }
     try {
-      return start(lib, path, threadsAreSafe, options);
+      return start(lib, path, options);
     } catch (error) {
       lib.close();
       return off(`${path}: ${(error as Error).message}`);
@@ -384,7 +380,6 @@ export function openDnnl(
 function start(
   lib: Deno.DynamicLibrary<typeof DNNL_SYMBOLS>,
   library: string,
-  threadsAreSafe: boolean,
   options: OpenDnnlOptions,
 ): { dnnl: Dnnl; status: DnnlStatus } {
   const symbols = lib.symbols;
@@ -411,7 +406,7 @@ function start(
   let withThreads: Dnnl["withThreads"] = (_, work) => work();
   if (v.cpuRuntime === RUNTIME_OMP) {
     const omp = openOpenMp();
-    if (omp && threadsAreSafe) {
+    if (omp) {
       threads = wantedThreads(options.threads, "threads", coreCount());
       filterGradientThreads = wantedThreads(
         options.filterGradientThreads,
