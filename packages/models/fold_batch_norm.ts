@@ -2,6 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { BatchNorm } from "./batch_norm.ts";
 import { AddRelu } from "./add_relu.ts";
 import { ConvAddRelu } from "./conv_add_relu.ts";
+import { PlainConv2D } from "./plain_conv2d.ts";
 import type { LayersModel } from "./tf_types.ts";
 
 // A layer of a functional model in its saved (Keras, snake_case) form.
@@ -47,6 +48,27 @@ function consumerCounts(layers: SavedLayer[]): Map<string, number> {
   return consumers;
 }
 
+// The layers a batch norm folds into: tfjs's convolution and ours without
+// a fused gradient (which becomes a Conv2D when folded).
+const CONVOLUTIONS = ["Conv2D", PlainConv2D.className];
+
+// A PlainConv2D's saved entry as a Conv2D's (square kernel and stride).
+function asConv2D(layer: SavedLayer): void {
+  if (layer.class_name !== PlainConv2D.className) return;
+  const c = layer.config;
+  const pair = (n: unknown) => Array.isArray(n) ? n : [n, n];
+  layer.class_name = "Conv2D";
+  layer.config = {
+    ...c,
+    kernel_size: pair(c.kernel_size),
+    strides: pair(c.strides),
+    dilation_rate: [1, 1],
+    data_format: "channels_last",
+    activation: "linear",
+    use_bias: false,
+  };
+}
+
 // A batch norm can fold into the convolution that feeds it when that
 // convolution feeds nothing else and has no activation of its own.
 function foldablePairs(layers: SavedLayer[]): Map<string, SavedLayer> {
@@ -60,7 +82,8 @@ function foldablePairs(layers: SavedLayer[]): Map<string, SavedLayer> {
     if (node.length !== 1) continue;
     const conv = byName.get(node[0][0]);
     if (
-      conv?.class_name === "Conv2D" && conv.inbound_nodes.length === 1 &&
+      conv !== undefined && CONVOLUTIONS.includes(conv.class_name) &&
+      conv.inbound_nodes.length === 1 &&
       consumers.get(conv.name) === 1 &&
       (conv.config.activation ?? "linear") === "linear" &&
       (conv.config.data_format ?? "channels_last") === "channels_last"
@@ -110,6 +133,7 @@ export async function foldBatchNorm(model: LayersModel): Promise<FoldedModel> {
   const pairs = foldablePairs(saved.config.layers);
   const foldedInto = new Map<string, string>(); // conv name -> batch norm name
   for (const [bnName, conv] of pairs) {
+    asConv2D(conv);
     foldedInto.set(conv.name, bnName);
     const bn = saved.config.layers.find((l) => l.name === bnName)!;
     conv.config.use_bias = true;

@@ -3,6 +3,7 @@ import * as tf from "@tensorflow/tfjs";
 import { AddRelu } from "./add_relu.ts";
 import { BatchNorm } from "./batch_norm.ts";
 import { Involution } from "./involution.ts";
+import { PlainConv2D } from "./plain_conv2d.ts";
 import {
   checkCommonOptions,
   checkInteger,
@@ -104,7 +105,15 @@ export function buildResNet(
     ) as tf.SymbolicTensor;
 
   const input = tf.input({ shape: options.inputShape!, name: "input" });
-  let x = bnRelu(conv(input, widths[0], 3, 1));
+  // The stem's input is the image, which needs no gradient: a convolution
+  // whose gradients are lazy (tfjs's fused one computes the input's anyway).
+  const stem = new PlainConv2D({
+    filters: widths[0],
+    kernelSize: 3,
+    kernelInitializer: convInit(),
+    name: uniqueName("conv3x3"),
+  }).apply(input) as tf.SymbolicTensor;
+  let x = bnRelu(stem);
   let channels = widths[0];
   widths.forEach((width, stage) => {
     for (let b = 0; b < blocks; b++) {
