@@ -86,32 +86,28 @@ export function involutionForwardLoop(
   const kk = k * k * groups;
   const tapIndex = new Int32Array(k * k);
   const tapOffset = new Int32Array(k * k);
+  const kOffset = new Int32Array(k * k);
   const weights = new Float32Array(k * k);
   for (let img = start | 0; img < (end | 0); img++) {
     for (let i = 0; i < outH; i++) {
       for (let j = 0; j < outW; j++) {
         const pixel = (img * outH + i) * outW + j;
         const kBase = kAt + pixel * kk;
-        const yBase = yAt + pixel * c;
         const taps = validTaps(geo, xAt, img, i, j, tapIndex, tapOffset);
-        if (k === 3 && taps === 9) {
-          forwardNineTaps(heap, kBase, yBase, groups, gc, tapOffset);
-          continue;
+        for (let t = 0; t < taps; t++) {
+          kOffset[t] = kBase + tapIndex[t] * groups;
         }
-        for (let g = 0; g < groups; g++) {
-          for (let t = 0; t < taps; t++) {
-            weights[t] = heap[kBase + tapIndex[t] * groups + g];
-          }
-          // Each channel's sum stays in a register (float64: at least as
-          // exact as the float32 sum of the slice formulation).
-          for (let ch = g * gc, stop = ch + gc; ch < stop; ch++) {
-            let sum = 0;
-            for (let t = 0; t < taps; t++) {
-              sum += weights[t] * heap[tapOffset[t] + ch];
-            }
-            heap[yBase + ch] = sum;
-          }
-        }
+        weightedTapSums(
+          heap,
+          yAt + pixel * c,
+          groups,
+          gc,
+          k,
+          taps,
+          tapOffset,
+          kOffset,
+          weights,
+        );
       }
     }
   }
@@ -198,21 +194,17 @@ export function involutionGatherLoop(
             taps++;
           }
         }
-        const dxBase = dxAt + ((img * h + row) * w + col) * c;
-        if (k === 3 && taps === 9) {
-          gatherNineTaps(heap, dxBase, groups, gc, dyOffset, kOffset);
-          continue;
-        }
-        for (let g = 0; g < groups; g++) {
-          for (let t = 0; t < taps; t++) weights[t] = heap[kOffset[t] + g];
-          for (let ch = g * gc, stop = ch + gc; ch < stop; ch++) {
-            let sum = 0;
-            for (let t = 0; t < taps; t++) {
-              sum += weights[t] * heap[dyOffset[t] + ch];
-            }
-            heap[dxBase + ch] = sum;
-          }
-        }
+        weightedTapSums(
+          heap,
+          dxAt + ((img * h + row) * w + col) * c,
+          groups,
+          gc,
+          k,
+          taps,
+          dyOffset,
+          kOffset,
+          weights,
+        );
       }
     }
   }
@@ -260,28 +252,60 @@ export function involutionScatterLoop(
 }
 
 /**
- * A 3x3 window fully inside the image (most pixels), unrolled: offsets and
- * weights live in registers instead of being re-read for every channel.
+ * One output pixel's sums over its `taps` valid taps of a K×K window, per
+ * group of `gc` channels: `out[ch] = sum_t heap[kOffset[t] + g] · heap[offset[t] + ch]`,
+ * summed in tap order (float64: at least as exact as the float32 sum of the
+ * slice formulation). The forward's taps read x, the gather's read dy.
  */
-function forwardNineTaps(
+function weightedTapSums(
   heap: Float32Array,
-  kBase: number,
-  yBase: number,
+  outBase: number,
   groups: number,
   gc: number,
-  tapOffset: Int32Array,
+  k: number,
+  taps: number,
+  offset: Int32Array,
+  kOffset: Int32Array,
+  weights: Float32Array,
 ): void {
-  const o0 = tapOffset[0], o1 = tapOffset[1], o2 = tapOffset[2];
-  const o3 = tapOffset[3], o4 = tapOffset[4], o5 = tapOffset[5];
-  const o6 = tapOffset[6], o7 = tapOffset[7], o8 = tapOffset[8];
+  if (k === 3 && taps === 9) {
+    nineTapSums(heap, outBase, groups, gc, offset, kOffset);
+    return;
+  }
   for (let g = 0; g < groups; g++) {
-    const w0 = heap[kBase + g], w1 = heap[kBase + groups + g];
-    const w2 = heap[kBase + 2 * groups + g], w3 = heap[kBase + 3 * groups + g];
-    const w4 = heap[kBase + 4 * groups + g], w5 = heap[kBase + 5 * groups + g];
-    const w6 = heap[kBase + 6 * groups + g], w7 = heap[kBase + 7 * groups + g];
-    const w8 = heap[kBase + 8 * groups + g];
+    for (let t = 0; t < taps; t++) weights[t] = heap[kOffset[t] + g];
+    for (let ch = g * gc, stop = ch + gc; ch < stop; ch++) {
+      let sum = 0;
+      for (let t = 0; t < taps; t++) sum += weights[t] * heap[offset[t] + ch];
+      heap[outBase + ch] = sum;
+    }
+  }
+}
+
+/**
+ * {@linkcode weightedTapSums} for a 3x3 window fully inside the image (most
+ * pixels), unrolled: offsets and weights live in registers instead of being
+ * re-read for every channel.
+ */
+function nineTapSums(
+  heap: Float32Array,
+  outBase: number,
+  groups: number,
+  gc: number,
+  offset: Int32Array,
+  kOffset: Int32Array,
+): void {
+  const o0 = offset[0], o1 = offset[1], o2 = offset[2];
+  const o3 = offset[3], o4 = offset[4], o5 = offset[5];
+  const o6 = offset[6], o7 = offset[7], o8 = offset[8];
+  for (let g = 0; g < groups; g++) {
+    const w0 = heap[kOffset[0] + g], w1 = heap[kOffset[1] + g];
+    const w2 = heap[kOffset[2] + g], w3 = heap[kOffset[3] + g];
+    const w4 = heap[kOffset[4] + g], w5 = heap[kOffset[5] + g];
+    const w6 = heap[kOffset[6] + g], w7 = heap[kOffset[7] + g];
+    const w8 = heap[kOffset[8] + g];
     for (let ch = g * gc, end = ch + gc; ch < end; ch++) {
-      heap[yBase + ch] = w0 * heap[o0 + ch] + w1 * heap[o1 + ch] +
+      heap[outBase + ch] = w0 * heap[o0 + ch] + w1 * heap[o1 + ch] +
         w2 * heap[o2 + ch] + w3 * heap[o3 + ch] + w4 * heap[o4 + ch] +
         w5 * heap[o5 + ch] + w6 * heap[o6 + ch] + w7 * heap[o7 + ch] +
         w8 * heap[o8 + ch];
@@ -323,31 +347,5 @@ function kernelGradNineTaps(
     heap[dkBase + 6 * groups + g] = d6;
     heap[dkBase + 7 * groups + g] = d7;
     heap[dkBase + 8 * groups + g] = d8;
-  }
-}
-
-function gatherNineTaps(
-  heap: Float32Array,
-  dxBase: number,
-  groups: number,
-  gc: number,
-  dyOffset: Int32Array,
-  kOffset: Int32Array,
-): void {
-  const o0 = dyOffset[0], o1 = dyOffset[1], o2 = dyOffset[2];
-  const o3 = dyOffset[3], o4 = dyOffset[4], o5 = dyOffset[5];
-  const o6 = dyOffset[6], o7 = dyOffset[7], o8 = dyOffset[8];
-  for (let g = 0; g < groups; g++) {
-    const w0 = heap[kOffset[0] + g], w1 = heap[kOffset[1] + g];
-    const w2 = heap[kOffset[2] + g], w3 = heap[kOffset[3] + g];
-    const w4 = heap[kOffset[4] + g], w5 = heap[kOffset[5] + g];
-    const w6 = heap[kOffset[6] + g], w7 = heap[kOffset[7] + g];
-    const w8 = heap[kOffset[8] + g];
-    for (let ch = g * gc, end = ch + gc; ch < end; ch++) {
-      heap[dxBase + ch] = w0 * heap[o0 + ch] + w1 * heap[o1 + ch] +
-        w2 * heap[o2 + ch] + w3 * heap[o3 + ch] + w4 * heap[o4 + ch] +
-        w5 * heap[o5 + ch] + w6 * heap[o6 + ch] + w7 * heap[o7 + ch] +
-        w8 * heap[o8 + ch];
-    }
   }
 }
