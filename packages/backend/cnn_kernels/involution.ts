@@ -88,6 +88,12 @@ function geometryArgs(geo: InvolutionGeometry): number[] {
   return [geo.h, geo.w, geo.c, geo.groups, geo.kernelSize, geo.strides];
 }
 
+// Multiply-adds per image of each heap loop: runHeapLoop's unit, which
+// decides whether a call is large enough to share with the helper thread.
+function tapWorkPerImage(geo: InvolutionGeometry): number {
+  return geo.outH * geo.outW * geo.c * geo.kernelSize * geo.kernelSize;
+}
+
 /**
  * The SIMD kernels for this geometry when they can run on these tensors
  * (float offsets `at`): a tap's base may lie before a tensor, so each must
@@ -154,7 +160,7 @@ export const involutionConfig: KernelConfig = {
       LoopId.InvolutionForward,
       [...at, ...geometryArgs(geo)],
       geo.n,
-      geo.outH * geo.outW * geo.c * geo.kernelSize * geo.kernelSize,
+      tapWorkPerImage(geo),
     );
     return y;
   },
@@ -193,8 +199,7 @@ export const involutionGradConfig: KernelConfig = {
       return [dx, dKernels];
     }
     const geometry = geometryArgs(geo);
-    const perImage = geo.outH * geo.outW * geo.c * geo.kernelSize *
-      geo.kernelSize;
+    const perImage = tapWorkPerImage(geo);
     runHeapLoop(
       backend,
       LoopId.InvolutionKernelGrad,

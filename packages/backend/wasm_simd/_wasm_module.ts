@@ -79,10 +79,6 @@ export class FunctionBody {
   set(local: Local): this {
     return this.#op(0x21, ...unsignedLeb(local));
   }
-  /** local.tee */
-  tee(local: Local): this {
-    return this.#op(0x22, ...unsignedLeb(local));
-  }
   /** i32.const */
   i32(value: number): this {
     return this.#op(0x41, ...signedLeb(value));
@@ -119,10 +115,6 @@ export class FunctionBody {
   ltU(): this {
     return this.#op(0x49);
   }
-  /** i32.lt_s */
-  ltS(): this {
-    return this.#op(0x48);
-  }
   /** i32.ne */
   ne(): this {
     return this.#op(0x47);
@@ -130,10 +122,6 @@ export class FunctionBody {
   /** `local += value` for an i32 local. */
   addTo(local: Local, value: number): this {
     return this.get(local).i32(value).add().set(local);
-  }
-  /** f32.load (address on the stack, byte offset immediate) */
-  f32Load(offset = 0): this {
-    return this.#op(0x2a, 2, ...unsignedLeb(offset));
   }
   /** f32.store (address and value on the stack) */
   f32Store(offset = 0): this {
@@ -179,22 +167,17 @@ export class FunctionBody {
   lane(index: number): this {
     return this.#simd(0x1f, index);
   }
-  /** i8x16.shuffle with the 16 byte indices */
-  shuffle(indices: number[]): this {
-    return this.#simd(0x0d, ...indices);
-  }
-  /** if (condition on the stack) ... end, the body written by `then` */
-  if(then: () => void): this {
+  /**
+   * `if (condition on the stack) then() [else otherwise()] end`, the bodies
+   * written by the callbacks.
+   */
+  if(then: () => void, otherwise?: () => void): this {
     this.#op(0x04, 0x40);
     then();
-    return this.#op(0x0b);
-  }
-  /** if (condition on the stack) then() else otherwise() end */
-  ifElse(then: () => void, otherwise: () => void): this {
-    this.#op(0x04, 0x40);
-    then();
-    this.#op(0x05);
-    otherwise();
+    if (otherwise) {
+      this.#op(0x05);
+      otherwise();
+    }
     return this.#op(0x0b);
   }
   /**

@@ -40,7 +40,7 @@ Deno.test("wasm module writer: constants of every LEB128 length, loops, ifs and 
   });
   f.get(0).get(sum).i32Store(400);
   // if / else on argument 1 < 5
-  f.get(1).i32(5).ltS().ifElse(
+  f.get(1).i32(5).ltU().if(
     () => f.get(0).i32(1).i32Store(404),
     () => f.get(0).i32(2).i32Store(404),
   );

@@ -231,7 +231,7 @@ function kernelGradKernel(geo: Derived): FunctionBody {
       for (let u = 0; u < k; u++) {
         for (let v = 0; v < k; v++) {
           const out = (u * k + v) * groups * 4;
-          f.get(rowOk[u]).get(colOk[v]).and().ifElse(() => {
+          f.get(rowOk[u]).get(colOk[v]).and().if(() => {
             grads.forEach((d, q) => {
               f.get(d).get(gx).v128Load(((u * w + v) * c + 4 * q) * 4)
                 .vMul();
