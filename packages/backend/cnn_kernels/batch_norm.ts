@@ -45,6 +45,8 @@ function checkChannels(
  * Statistics are summed in float64, so they are at least as exact as
  * `tf.moments`; y is `(x - mean)·a + beta` with `a = gamma·invStd`, then
  * `max(y, 0)` with the attribute `relu` (a BN + ReLU pair in one pass).
+ * A fifth output holds oneDNN's ReLU mask (a bit a value) for the
+ * gradient, or is empty.
  */
 export const batchNormTrainConfig: KernelConfig = {
   kernelName: BATCH_NORM_TRAIN,
@@ -69,18 +71,30 @@ export const batchNormTrainConfig: KernelConfig = {
     const size = sizeOf(x.shape);
     const dnnl = activeDnnlBatchNorm();
     if (dnnl && size > 0) {
-      const run = (kind: "forward" | "forwardRelu") =>
+      const run = (
+        kind: "forward" | "forwardRelu",
+        workspace?: tf.TensorInfo,
+      ) =>
         dnnl.run(
           kind,
           x.shape,
           epsilon,
           heapBuffer(backend),
-          [x, y, gamma, beta, mean, variance].map((t) =>
-            byteOffset(backend, t)
-          ),
+          [x, y, gamma, beta, mean, variance, ...(workspace ? [workspace] : [])]
+            .map((t) => byteOffset(backend, t)),
         ) === undefined;
-      const fused = relu === true && run("forwardRelu");
-      if (fused || run("forward")) {
+      let workspace: tf.TensorInfo | undefined;
+      const bytes = relu === true
+        ? dnnl.workspaceBytes(x.shape, epsilon)
+        : undefined;
+      if (bytes !== undefined) {
+        workspace = backend.makeOutput([Math.ceil(bytes / 4)], "int32");
+        if (!run("forwardRelu", workspace)) {
+          release(backend, workspace);
+          workspace = undefined;
+        }
+      }
+      if (workspace || run("forward")) {
         // oneDNN gives the variance; the gradient wants 1/std too
         const heap = heapFloats(backend);
         const vAt = byteOffset(backend, variance) / 4;
@@ -88,8 +102,8 @@ export const batchNormTrainConfig: KernelConfig = {
         for (let c = 0; c < channels; c++) {
           heap[iAt + c] = 1 / Math.sqrt(heap[vAt + c] + epsilon);
         }
-        if (relu === true && !fused) reluInPlace(backend, y, channels);
-        return [y, mean, variance, invStd];
+        if (relu === true && !workspace) reluInPlace(backend, y, channels);
+        return [y, mean, variance, invStd, workspace ?? noMask(backend)];
       }
     }
     // center, factor and shift on the heap, where the helper thread can
@@ -123,19 +137,27 @@ export const batchNormTrainConfig: KernelConfig = {
       channels,
     );
     release(backend, params);
-    return [y, mean, variance, invStd];
+    return [y, mean, variance, invStd, noMask(backend)];
   },
 };
 
+// The fifth output when no oneDNN ReLU mask was written: empty, and the
+// gradient then masks dy from y.
+function noMask(backend: ReturnType<typeof asWasm>): tf.TensorInfo {
+  return backend.makeOutput([0], "int32");
+}
+
 /**
  * Backward: from dy, x, mean, invStd and gamma makes dx, dGamma and dBeta
- * (mean and variance are functions of x; dx accounts for that).
+ * (mean and variance are functions of x; dx accounts for that). With the
+ * attribute `relu`, dy is masked where the forward's y was clipped: by
+ * oneDNN's mask from the forward (input `mask`) or from `y`.
  */
 export const batchNormTrainGradConfig: KernelConfig = {
   kernelName: BATCH_NORM_TRAIN_GRAD,
   backendName: WASM,
   kernelFunc: ({ inputs, attrs, backend: b }) => {
-    const { dy, x, mean, invStd, gamma, y } = inputs as Record<
+    const { dy, x, mean, invStd, gamma, y, mask } = inputs as Record<
       string,
       tf.TensorInfo
     >;
@@ -166,11 +188,13 @@ export const batchNormTrainGradConfig: KernelConfig = {
     const dnnl = activeDnnlBatchNorm();
     if (
       dnnl && size > 0 &&
-      dnnlGradient(backend, dnnl, { dy, x, mean, invStd, gamma, y }, relu, [
-        dx,
-        dGamma,
-        dBeta,
-      ])
+      dnnlGradient(
+        backend,
+        dnnl,
+        { dy, x, mean, invStd, gamma, y, mask },
+        relu,
+        [dx, dGamma, dBeta],
+      )
     ) {
       return [dx, dGamma, dBeta];
     }
@@ -237,20 +261,21 @@ function reluInPlace(
 
 /**
  * The gradient by oneDNN into `outputs` (dx, dGamma, dBeta); false when it
- * refused (the caller then runs the loops). With relu, dy is first masked
- * where y was clipped, into dx's buffer, which the library then overwrites
- * in place.
+ * refused (the caller then runs the loops). With relu, the fused backward
+ * reads the forward's mask when there is one; otherwise dy is first masked
+ * where y was clipped, into a buffer of its own.
  */
 function dnnlGradient(
   backend: ReturnType<typeof asWasm>,
   dnnl: NonNullable<ReturnType<typeof activeDnnlBatchNorm>>,
   inputs: Record<"dy" | "x" | "mean" | "invStd" | "gamma", tf.TensorInfo> & {
     y?: tf.TensorInfo;
+    mask?: tf.TensorInfo;
   },
   relu: boolean,
   outputs: tf.TensorInfo[],
 ): boolean {
-  const { dy, x, mean, invStd, gamma, y } = inputs;
+  const { dy, x, mean, invStd, gamma, y, mask } = inputs;
   const [dx, dGamma, dBeta] = outputs;
   const channels = gamma.shape[0];
   // oneDNN wants the variance: 1/invStd² with epsilon 0 gives back the
@@ -262,28 +287,43 @@ function dnnlGradient(
   for (let c = 0; c < channels; c++) {
     heap[vAt + c] = 1 / (heap[iAt + c] * heap[iAt + c]);
   }
-  // The masked dy goes to a buffer of its own: oneDNN's backward in place
-  // (diff_dst = diff_src) ran up to 5x slower (32 channels).
-  let gradient = dy;
-  const masked = relu
-    ? backend.makeOutput([...dy.shape], "float32")
-    : undefined;
-  if (masked) {
-    maskReluGradient(backend, dy, y!, masked);
-    gradient = masked;
+  const run = (
+    kind: "backward" | "backwardRelu",
+    gradient: tf.TensorInfo,
+    workspace?: tf.TensorInfo,
+  ) =>
+    dnnl.run(
+      kind,
+      x.shape,
+      0,
+      heapBuffer(backend),
+      [
+        x,
+        mean,
+        variance,
+        gradient,
+        gamma,
+        gamma,
+        dx,
+        dGamma,
+        dBeta,
+        ...(workspace ? [workspace] : []),
+      ].map((t) => byteOffset(backend, t)),
+    ) === undefined;
+  let done = relu && mask !== undefined && sizeOf(mask.shape) > 0 &&
+    run("backwardRelu", dy, mask);
+  if (!done) {
+    // The masked dy goes to a buffer of its own: oneDNN's backward in
+    // place (diff_dst = diff_src) ran up to 5x slower (32 channels).
+    const masked = relu
+      ? backend.makeOutput([...dy.shape], "float32")
+      : undefined;
+    if (masked) maskReluGradient(backend, dy, y!, masked);
+    done = run("backward", masked ?? dy);
+    if (masked) release(backend, masked);
   }
-  const refused = dnnl.run(
-    "backward",
-    x.shape,
-    0,
-    heapBuffer(backend),
-    [x, mean, variance, gradient, gamma, gamma, dx, dGamma, dBeta].map((t) =>
-      byteOffset(backend, t)
-    ),
-  );
   release(backend, variance);
-  if (masked) release(backend, masked);
-  return refused === undefined;
+  return done;
 }
 
 // The hot loops live in top-level functions: inside the kernel closure V8
@@ -395,15 +435,19 @@ export const batchNormTrainGradient: GradConfig = {
   kernelName: BATCH_NORM_TRAIN,
   inputsToSave: ["x", "gamma"],
   // Saving is a shared reference on wasm (see shared_copies.ts), so y is
-  // kept for the relu mask at no cost.
-  outputsToSave: [true, true, false, true],
+  // kept for the relu mask at no cost; the fifth output (wasm only) is
+  // oneDNN's ReLU mask, when it wrote one.
+  outputsToSave: [true, true, false, true, true],
   gradFunc: (dy, saved, attrs) => {
-    const [x, gamma, y, mean, invStd] = saved;
+    const [x, gamma, y, mean, invStd, mask] = saved;
     const dys = dy as tf.Tensor[];
     const relu = (attrs as { relu?: boolean }).relu === true;
+    const reluInputs: tf.NamedTensorMap = mask && mask.size > 0
+      ? { y, mask }
+      : { y };
     const [dx, dGamma, dBeta] = tf.engine().runKernel(
       BATCH_NORM_TRAIN_GRAD,
-      { dy: dys[0], x, mean, invStd, gamma, ...(relu ? { y } : {}) },
+      { dy: dys[0], x, mean, invStd, gamma, ...(relu ? reluInputs : {}) },
       { relu },
     ) as tf.Tensor[];
     // y does not depend on the moving statistics (inputs only when the

@@ -55,7 +55,7 @@ export function fusedBatchNormTraining(
 ): { y: Tensor; mean: Tensor; variance: Tensor; movingUpdated: boolean } {
   const inPlace = moving !== undefined &&
     canUpdateInPlace([moving.mean, moving.variance]);
-  const [y, mean, variance, invStd] = tf.engine().runKernel(
+  const [y, mean, variance, ...forGradient] = tf.engine().runKernel(
     BATCH_NORM_TRAIN,
     inPlace
       ? {
@@ -68,8 +68,9 @@ export function fusedBatchNormTraining(
       : { x, gamma, beta },
     inPlace ? { epsilon, relu, momentum: moving.momentum } : { epsilon, relu },
   ) as tf.Tensor[];
-  // The gradient keeps its own reference to invStd.
-  invStd.dispose();
+  // The gradient keeps its own references to invStd (and on wasm the ReLU
+  // mask).
+  tf.dispose(forGradient);
   return { y, mean, variance, movingUpdated: inPlace };
 }
 

@@ -258,28 +258,27 @@ export interface HeapPrimitive {
 /**
  * The primitive of `pd` with one heap memory object per role (an execution
  * argument id and its descriptor), freed with `owned`; `run` takes one byte
- * offset per role, in order. `fixed` arguments (a workspace the library
- * owns) are passed as they are at every call.
+ * offset per role, in order.
  */
 export function heapPrimitive(
   dnnl: Dnnl,
   owned: Owned,
   pd: Deno.PointerValue,
-  roles: [number, Uint8Array<ArrayBuffer>][],
+  roles: [number, Uint8Array<ArrayBuffer> | Deno.PointerObject][],
   what: string,
   threads: number,
-  fixed: [number, Deno.PointerValue][] = [],
 ): HeapPrimitive {
   const s = dnnl.symbols;
-  const memories = roles.map(([, md]) => heapMemory(dnnl, owned, md));
+  // a role's descriptor is a buffer of ours or one the library returned
+  const memories = roles.map(([, md]) =>
+    md instanceof Uint8Array
+      ? heapMemory(dnnl, owned, md)
+      : memory(dnnl, owned, md, null)
+  );
   const op = primitive(dnnl, owned, pd);
-  const args = execArgs([
-    ...roles.map(([arg], i): [number, Deno.PointerValue] => [
-      arg,
-      memories[i],
-    ]),
-    ...fixed,
-  ]);
+  const args = execArgs(
+    roles.map(([arg], i): [number, Deno.PointerValue] => [arg, memories[i]]),
+  );
   return {
     impl: implName(s, pd),
     threads,

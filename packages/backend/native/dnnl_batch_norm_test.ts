@@ -102,7 +102,9 @@ Deno.test({
             key.startsWith(`${kind},${batchNormDims(shape)},`)
           )?.[1];
         const taken = (kind: string) => entry(kind)?.includes("jit") === true;
-        for (const kind of ["forward", "forwardRelu", "backward"]) {
+        for (
+          const kind of ["forward", "forwardRelu", "backward", "backwardRelu"]
+        ) {
           assert(
             taken(kind) || entry(kind)?.startsWith("refused"),
             `oneDNN batch norm ${kind} for [${shape}]: ${entry(kind)}`,
@@ -111,13 +113,20 @@ Deno.test({
         if (shape.at(-1) === 32 || shape.at(-1) === 4) {
           assert(taken("forward") && taken("backward"), `[${shape}]: ${made}`);
         }
-        if (shape.at(-1) === 32) assert(taken("forwardRelu"), `${made}`);
+        // the fused ReLU's gradient reads the forward's mask
+        if (shape.at(-1) === 32) {
+          assert(
+            taken("forwardRelu") && taken("backwardRelu"),
+            `${made}`,
+          );
+        }
         if (shape.at(-1) === 4) {
           // fused only in the reference kernel: forward, then a ReLU pass
           assert(!taken("forwardRelu"), `${made}`);
         }
       }
-      // the ReLU's gradient masked by oneDNN's ReLU backward
+      // where the fused ReLU was refused (5 channels), the ReLU's gradient
+      // masked by oneDNN's ReLU backward
       const masks = activeDnnlRows()!.report().filter(([key]) =>
         key.startsWith("reluMask,")
       );
