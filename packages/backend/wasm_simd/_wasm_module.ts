@@ -163,6 +163,46 @@ export class FunctionBody {
   vMul(): this {
     return this.#simd(0xe6);
   }
+  /** v128.load64_zero: two floats into lanes 0 and 1, zeros above */
+  load64Zero(offset = 0): this {
+    return this.#simd(0x5d, 2, ...unsignedLeb(offset));
+  }
+  /** v128.load64_splat: eight bytes (a double) into both halves */
+  load64Splat(offset = 0): this {
+    return this.#simd(0x0a, 2, ...unsignedLeb(offset));
+  }
+  /** v128.store64_lane 0: the low eight bytes (two floats) */
+  store64Low(offset = 0): this {
+    return this.#simd(0x5b, 2, ...unsignedLeb(offset), 0);
+  }
+  /** f64x2.promote_low_f32x4: floats 0 and 1 as doubles */
+  promoteLow(): this {
+    return this.#simd(0x5f);
+  }
+  /** f32x4.demote_f64x2_zero: two doubles as floats 0 and 1 (rounded to nearest even) */
+  demoteZero(): this {
+    return this.#simd(0x5e);
+  }
+  /** f64x2.add */
+  dAdd(): this {
+    return this.#simd(0xf0);
+  }
+  /** f64x2.sub */
+  dSub(): this {
+    return this.#simd(0xf1);
+  }
+  /** f64x2.mul */
+  dMul(): this {
+    return this.#simd(0xf2);
+  }
+  /** f64x2.div */
+  dDiv(): this {
+    return this.#simd(0xf3);
+  }
+  /** f64x2.sqrt */
+  dSqrt(): this {
+    return this.#simd(0xef);
+  }
   /** f32x4.extract_lane */
   lane(index: number): this {
     return this.#simd(0x1f, index);

@@ -75,3 +75,35 @@ Deno.test("wasm module writer: f32x4 loads, splats, products, sums and lanes", (
   assertEquals(floats[12], 55);
   assertEquals(Array.from(floats.slice(16, 21)), [0, 0, 0, 0, 0]);
 });
+
+Deno.test("wasm module writer: f64x2 from float pairs and back, splats of doubles, arithmetic in double", () => {
+  const load = (f: FunctionBody, a: number, b: number) => {
+    // a = floats 0..1 as doubles; b = the double at byte 16
+    f.get(0).load64Zero(0).promoteLow().set(a);
+    f.get(0).load64Splat(16).set(b);
+  };
+  const f = new FunctionBody(1);
+  const [a, b] = [f.local(V128), f.local(V128)];
+  load(f, a, b);
+  // sqrt((a + b) · b / b - b + b) stored as two floats at byte 32
+  f.get(0).get(a).get(b).dAdd().get(b).dMul().get(b).dDiv().get(b).dSub()
+    .get(b).dAdd().dSqrt().demoteZero().store64Low(32);
+  // ((a + b) - a) / b: b is lost in float32 sums, kept in double ones
+  const g = new FunctionBody(1);
+  const [c, d] = [g.local(V128), g.local(V128)];
+  load(g, c, d);
+  g.get(0).get(c).get(d).dAdd().get(c).dSub().get(d).dDiv().demoteZero()
+    .store64Low(32);
+  const { memory, exports } = instantiate({ run: f, precise: g });
+  const floats = new Float32Array(memory.buffer);
+  const double = new Float64Array(memory.buffer, 16, 1);
+  floats.set([7, 16], 0);
+  double[0] = 9;
+  floats.fill(-1, 8, 11);
+  exports.run(0);
+  assertEquals(Array.from(floats.slice(8, 11)), [4, 5, -1]);
+  floats.set([1, 3], 0);
+  double[0] = 2 ** -30;
+  exports.precise(0);
+  assertEquals(Array.from(floats.slice(8, 11)), [1, 1, -1]);
+});

@@ -14,7 +14,7 @@ import {
   type Local,
   V128,
 } from "./_wasm_module.ts";
-import { readEnv } from "../native/_native_env.ts";
+import { setWasmSimd, wasmSimdEnabled } from "./_switch.ts";
 
 /** The geometry a kernel set is written for. */
 export interface InvolutionSimdGeometry {
@@ -388,19 +388,12 @@ export function buildInvolutionSimd(
   };
 }
 
-let enabled = readEnv("VITKD_WASM_SIMD") !== "0";
+export { setWasmSimd };
+
 const built = new WeakMap<
   WebAssembly.Memory,
   Map<string, InvolutionSimd | null>
 >();
-
-/**
- * Turns the SIMD involution kernels on or off (on unless `VITKD_WASM_SIMD=0`);
- * off, the involution runs the heap loops. For tests and measurements.
- */
-export function setWasmSimd(on: boolean): void {
-  enabled = on;
-}
 
 /**
  * The SIMD kernels for `geo` on `memory`, made on first use and kept per
@@ -411,7 +404,9 @@ export function involutionSimd(
   memory: WebAssembly.Memory | undefined,
   geo: InvolutionSimdGeometry,
 ): InvolutionSimd | undefined {
-  if (!enabled || memory === undefined || !simdCovers(geo)) return undefined;
+  if (!wasmSimdEnabled() || memory === undefined || !simdCovers(geo)) {
+    return undefined;
+  }
   let perGeometry = built.get(memory);
   if (!perGeometry) built.set(memory, perGeometry = new Map());
   const key = `${geo.h},${geo.w},${geo.c},${geo.groups},${geo.k},${geo.s}`;
