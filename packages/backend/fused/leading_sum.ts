@@ -5,7 +5,8 @@ import {
   heapOf,
   sizeOf,
 } from "./heap_kernel.ts";
-import { byteOffset, heapBuffer, release } from "../native/heap.ts";
+import { byteOffset, heapBuffer, heapMemory, release } from "../native/heap.ts";
+import { MEAN_BLOCK, spatialMeanSimd } from "../wasm_simd/spatial_mean_simd.ts";
 import { activeDnnl } from "../native/_dnnl_rows.ts";
 import { dnnlMatMulCache } from "../native/_dnnl_matmul.ts";
 import { runOnHeap } from "../native/_dnnl_objects.ts";
@@ -121,9 +122,10 @@ function middleAxes(axis: unknown, rank: number): boolean {
 /**
  * Wraps the wasm `Mean` kernel: a float32 mean over the middle axes (a
  * global average pool of NHWC images, `[n, h, w, c] -> [n, c]`) runs as
- * per-image column sums in float64 over the heap, the images shared with
- * the helper thread; stock wasm first transposes the reduced axes to the
- * end. Every other case goes to `stock`.
+ * per-image column sums in float64 over the heap: WebAssembly SIMD when
+ * the channels are a multiple of 16, else a loop whose images are shared
+ * with the helper thread (the same values either way); stock wasm first
+ * transposes the reduced axes to the end. Every other case goes to `stock`.
  */
 export function spatialMeanConfig(stock: tf.KernelConfig): tf.KernelConfig {
   return {
@@ -146,6 +148,13 @@ export function spatialMeanConfig(stock: tf.KernelConfig): tf.KernelConfig {
       if (rows === 0 || n === 0 || width === 0) return stock.kernelFunc(args);
       const wasm = backend as unknown as FusedBackend;
       const out = wasm.makeOutput(outShape, "float32");
+      const simd = width % MEAN_BLOCK === 0
+        ? spatialMeanSimd(heapMemory(wasm))
+        : undefined;
+      if (simd) {
+        simd(byteOffset(wasm, x), byteOffset(wasm, out), n, rows, width);
+        return out;
+      }
       runHeapLoop(
         wasm,
         LoopId.SpatialMean,

@@ -183,6 +183,14 @@ export class FunctionBody {
   demoteZero(): this {
     return this.#simd(0x5e);
   }
+  /** f64.convert_i32_u: an i32 as a double */
+  f64FromU32(): this {
+    return this.#op(0xb8);
+  }
+  /** f64x2.splat: a double into both halves */
+  dSplat(): this {
+    return this.#simd(0x14);
+  }
   /** f64x2.add */
   dAdd(): this {
     return this.#simd(0xf0);

@@ -94,7 +94,12 @@ Deno.test("wasm module writer: f64x2 from float pairs and back, splats of double
   load(g, c, d);
   g.get(0).get(c).get(d).dAdd().get(c).dSub().get(d).dDiv().demoteZero()
     .store64Low(32);
-  const { memory, exports } = instantiate({ run: f, precise: g });
+  // argument 1 (unsigned) as a double in both halves, over the double at
+  // byte 16
+  const h = new FunctionBody(2);
+  h.get(0).get(1).f64FromU32().dSplat().get(0).load64Splat(16).dDiv()
+    .demoteZero().store64Low(32);
+  const { memory, exports } = instantiate({ run: f, precise: g, ratio: h });
   const floats = new Float32Array(memory.buffer);
   const double = new Float64Array(memory.buffer, 16, 1);
   floats.set([7, 16], 0);
@@ -106,4 +111,8 @@ Deno.test("wasm module writer: f64x2 from float pairs and back, splats of double
   double[0] = 2 ** -30;
   exports.precise(0);
   assertEquals(Array.from(floats.slice(8, 11)), [1, 1, -1]);
+  floats.fill(-1, 8, 11);
+  double[0] = 1e9;
+  exports.ratio(0, 3_000_000_000);
+  assertEquals(Array.from(floats.slice(8, 11)), [3, 3, -1]);
 });
