@@ -33,8 +33,9 @@ export interface MovingStatisticsUpdate {
  * (wasm after `initBackend`) the whole forward and the whole backward each run
  * as one kernel (`fusedBatchNormTraining`). With `relu` the output is
  * `max(y, 0)`, fused into the same kernels where they exist. With `moving`,
- * the moving statistics are updated too: on WebGPU inside the kernel's
- * statistics dispatch, elsewhere by {@linkcode updateMovingStatistics}.
+ * the moving statistics are updated too: in place inside the batch norm
+ * kernel where it can (WebGPU and wasm, when no other tensor shares their
+ * buffers), else by {@linkcode updateMovingStatistics}.
  */
 export function batchNormTraining(
   x: Tensor,

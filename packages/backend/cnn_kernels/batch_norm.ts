@@ -6,6 +6,7 @@ import { LoopId } from "../native/loops.ts";
 import { runHeapLoop } from "../fused/parallel_loops.ts";
 import { asWasm, locate, requireFloat, sizeOf, WASM } from "./heap_view.ts";
 import type { GradConfig, KernelConfig } from "../tf_types.ts";
+import { checkMoving } from "./_moving_statistics.ts";
 
 // Floats per block of rows (two inputs of a block: 16 KiB of L1).
 const BLOCK_FLOATS = 2048;
@@ -52,23 +53,43 @@ export const batchNormTrainConfig: KernelConfig = {
   kernelName: BATCH_NORM_TRAIN,
   backendName: WASM,
   kernelFunc: ({ inputs, attrs, backend: b }) => {
-    const { x, gamma, beta } = inputs as Record<string, tf.TensorInfo>;
-    const { epsilon, relu } = (attrs ?? {}) as {
+    const { x, gamma, beta, movingMean, movingVariance } = inputs as Record<
+      string,
+      tf.TensorInfo
+    >;
+    const { epsilon, relu, momentum } = (attrs ?? {}) as {
       epsilon?: number;
       relu?: boolean;
+      momentum?: number;
     };
     if (typeof epsilon !== "number" || !(epsilon > 0)) {
       throw new Error(
         `${BATCH_NORM_TRAIN}: attribute epsilon must be a number > 0, got ${epsilon}`,
       );
     }
-    const channels = checkChannels(BATCH_NORM_TRAIN, x, { gamma, beta });
+    const moving = checkMoving(movingMean, movingVariance, momentum);
+    const channels = checkChannels(BATCH_NORM_TRAIN, x, {
+      gamma,
+      beta,
+      ...(moving ? { movingMean, movingVariance } : {}),
+    });
     const backend = asWasm(b);
     const y = backend.makeOutput([...x.shape], "float32");
     const mean = backend.makeOutput([channels], "float32");
     const variance = backend.makeOutput([channels], "float32");
     const invStd = backend.makeOutput([channels], "float32");
     const size = sizeOf(x.shape);
+    // the statistics are made: the moving ones follow, and the outputs go
+    const done = (workspace?: tf.TensorInfo) => {
+      if (moving && size > 0) {
+        const pairs: [tf.TensorInfo, tf.TensorInfo][] = [
+          [movingMean, mean],
+          [movingVariance, variance],
+        ];
+        updateMoving(backend, pairs, 1 - momentum!);
+      }
+      return [y, mean, variance, invStd, workspace ?? noMask(backend)];
+    };
     const dnnl = activeDnnlBatchNorm();
     if (dnnl && size > 0) {
       const run = (
@@ -103,7 +124,7 @@ export const batchNormTrainConfig: KernelConfig = {
           heap[iAt + c] = 1 / Math.sqrt(heap[vAt + c] + epsilon);
         }
         if (relu === true && !workspace) reluInPlace(backend, y, channels);
-        return [y, mean, variance, invStd, workspace ?? noMask(backend)];
+        return done(workspace);
       }
     }
     // center, factor and shift on the heap, where the helper thread can
@@ -137,9 +158,30 @@ export const batchNormTrainConfig: KernelConfig = {
       channels,
     );
     release(backend, params);
-    return [y, mean, variance, invStd, noMask(backend)];
+    return done();
   },
 };
+
+// `target <- target - (target - value) · factor` in place for each pair,
+// each step rounded to float32 as the VitkdMovingAverages kernel (and the
+// composed tf.sub/tf.mul) round it: the same values as updating the
+// variables after the kernel, without the kernel call and the new tensors.
+function updateMoving(
+  backend: ReturnType<typeof asWasm>,
+  pairs: [tf.TensorInfo, tf.TensorInfo][],
+  factor: number,
+): void {
+  const rounded = Math.fround(factor);
+  const heap = heapFloats(backend);
+  for (const [target, value] of pairs) {
+    const tAt = byteOffset(backend, target) / 4;
+    const vAt = byteOffset(backend, value) / 4;
+    for (let i = 0, n = sizeOf(target.shape); i < n; i++) {
+      const t = heap[tAt + i];
+      heap[tAt + i] = t - Math.fround(Math.fround(t - heap[vAt + i]) * rounded);
+    }
+  }
+}
 
 // The fifth output when no oneDNN ReLU mask was written: empty, and the
 // gradient then masks dy from y.

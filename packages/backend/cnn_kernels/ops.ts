@@ -19,6 +19,16 @@ export function hasFusedInvolution(): boolean {
   return backendHasKernel(INVOLUTION);
 }
 
+// Whether each tensor has a wasm heap buffer of its own (no other tensor
+// shares it): written in place, no other value changes.
+function unsharedOnWasm(tensors: Tensor[]): boolean {
+  if (tf.getBackend() !== "wasm") return false;
+  const backend = tf.backend() as unknown as {
+    refCount(dataId: object): number;
+  };
+  return tensors.every((t) => backend.refCount(t.dataId) === 1);
+}
+
 /**
  * Moving statistics a training batch norm updates in place, from the same
  * dispatch that computes the batch's: `moving <- moving - (moving - batch) ·
@@ -42,8 +52,9 @@ export interface MovingStatistics {
  * lacks the kernel; check {@linkcode hasFusedBatchNorm}.
  *
  * With `moving`, the backend's kernel also updates the moving statistics in
- * place where it can (WebGPU, when no other tensor shares their buffers):
- * `movingUpdated` says whether it did; when false the caller updates them.
+ * place where it can (WebGPU and wasm, when no other tensor shares their
+ * buffers): `movingUpdated` says whether it did; when false the caller
+ * updates them.
  */
 export function fusedBatchNormTraining(
   x: Tensor,
@@ -54,7 +65,8 @@ export function fusedBatchNormTraining(
   moving?: MovingStatistics,
 ): { y: Tensor; mean: Tensor; variance: Tensor; movingUpdated: boolean } {
   const inPlace = moving !== undefined &&
-    canUpdateInPlace([moving.mean, moving.variance]);
+    (canUpdateInPlace([moving.mean, moving.variance]) ||
+      unsharedOnWasm([moving.mean, moving.variance]));
   const [y, mean, variance, ...forGradient] = tf.engine().runKernel(
     BATCH_NORM_TRAIN,
     inPlace

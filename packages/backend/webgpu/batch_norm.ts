@@ -3,6 +3,7 @@ import {
   BATCH_NORM_TRAIN,
   BATCH_NORM_TRAIN_GRAD,
 } from "../cnn_kernels/batch_norm.ts";
+import { checkMoving } from "../cnn_kernels/_moving_statistics.ts";
 import type { WebGpuBackendInternals } from "./_backend.ts";
 import { encodeDispatch, pipelineFor, uniformBuffer } from "./raw_dispatch.ts";
 
@@ -209,15 +210,7 @@ export const batchNormTrainWebGpu: tf.KernelConfig = {
         `${BATCH_NORM_TRAIN}: attribute epsilon must be a number > 0, got ${epsilon}`,
       );
     }
-    const moving = movingMean !== undefined || movingVariance !== undefined;
-    if (
-      moving && (movingMean === undefined || movingVariance === undefined ||
-        typeof momentum !== "number" || !(momentum >= 0 && momentum <= 1))
-    ) {
-      throw new Error(
-        `${BATCH_NORM_TRAIN}: moving statistics need both movingMean and movingVariance and a momentum in [0, 1], got ${momentum}`,
-      );
-    }
+    const moving = checkMoving(movingMean, movingVariance, momentum);
     const movingStats = moving ? [movingMean!, movingVariance!] : [];
     const { channels, size, rows } = geometry(BATCH_NORM_TRAIN, x!, [
       gamma!,
