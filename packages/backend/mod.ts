@@ -46,7 +46,9 @@ export {
 } from "./cnn_kernels/conv_add_relu.ts";
 export type { AdamWStepConstants } from "./fused/adamw_kernel.ts";
 export {
+  type AdamWInPlaceItem,
   fusedAdamWStep,
+  fusedAdamWStepInPlace,
   fusedGelu,
   fusedKernelsActive,
   fusedLayerNorm,
@@ -56,6 +58,7 @@ export {
   padTokens,
   sliceTokens,
   tokensToHeads,
+  unsharedOnWasm,
 } from "./fused/ops.ts";
 export {
   type AdamWItem,

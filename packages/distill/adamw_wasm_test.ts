@@ -54,3 +54,45 @@ Deno.test("AdamW on wasm runs the fused update and follows the plain-loop refere
   opt.dispose();
   tf.dispose([kernel, bias, scale]);
 });
+
+Deno.test("AdamW on wasm writes unshared variables in place in one kernel call: the values of the per-variable kernel", async () => {
+  const run = async (share: boolean) => {
+    const variables = [[2, 3], [5], [7, 1]].map((shape, k) => {
+      const init = tf.randomNormal(shape, 0, 1, "float32", 10 + k);
+      const variable = tf.variable(init, true, `w${k}`);
+      init.dispose();
+      return variable;
+    });
+    const opt = new AdamW(variables, { weightDecay: 0.01 });
+    const buffers = variables.map((v) => v.dataId);
+    const held: tf.Tensor[] = [];
+    const scale = tf.scalar(0.75);
+    for (let step = 0; step < 3; step++) {
+      // a clone shares a weight's buffer: it must keep its values
+      if (share) held.push(tf.clone(variables[1]));
+      const grads = variables.map((v, k) =>
+        tf.randomNormal(v.shape, 0, 1, "float32", 1000 + 100 * step + k)
+      );
+      opt.step(grads, 0.01, step === 2 ? scale : undefined);
+      tf.dispose(grads);
+    }
+    const inPlace = variables.every((v, k) => v.dataId === buffers[k]);
+    const values = await Promise.all(variables.map((v) => v.data()));
+    const state = await opt.getState();
+    const firstClone = held.length > 0 ? await held[0].data() : undefined;
+    opt.dispose();
+    tf.dispose([...variables, ...held, scale]);
+    return { inPlace, values, state, firstClone };
+  };
+  const before = tf.memory().numTensors;
+  const own = await run(false);
+  const shared = await run(true);
+  assert(own.inPlace, "unshared variables got new buffers");
+  assert(!shared.inPlace, "a shared buffer was written in place");
+  assertEquals(own.values, shared.values);
+  assertEquals(own.state, shared.state);
+  // the clone taken before the first step still holds the initial values
+  const init = await tf.randomNormal([5], 0, 1, "float32", 11).data();
+  assertEquals(shared.firstClone, init);
+  assertEquals(tf.memory().numTensors, before + 1);
+});

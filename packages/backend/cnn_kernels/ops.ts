@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { BATCH_NORM_TRAIN } from "./batch_norm.ts";
 import { canUpdateInPlace } from "../webgpu/adamw_update.ts";
+import { unsharedOnWasm } from "../fused/ops.ts";
 import { INVOLUTION, type InvolutionAttrs } from "./involution.ts";
 import type { Tensor, Tensor4D } from "../tf_types.ts";
 
@@ -17,16 +18,6 @@ export function hasFusedBatchNorm(): boolean {
 /** Whether {@linkcode fusedInvolution} runs on the active backend. */
 export function hasFusedInvolution(): boolean {
   return backendHasKernel(INVOLUTION);
-}
-
-// Whether each tensor has a wasm heap buffer of its own (no other tensor
-// shares it): written in place, no other value changes.
-function unsharedOnWasm(tensors: Tensor[]): boolean {
-  if (tf.getBackend() !== "wasm") return false;
-  const backend = tf.backend() as unknown as {
-    refCount(dataId: object): number;
-  };
-  return tensors.every((t) => backend.refCount(t.dataId) === 1);
 }
 
 /**
