@@ -46,9 +46,7 @@ export {
 } from "./cnn_kernels/conv_add_relu.ts";
 export type { AdamWStepConstants } from "./fused/adamw_kernel.ts";
 export {
-  type AdamWInPlaceItem,
   fusedAdamWStep,
-  fusedAdamWStepInPlace,
   fusedGelu,
   fusedKernelsActive,
   fusedLayerNorm,
@@ -58,7 +56,6 @@ export {
   padTokens,
   sliceTokens,
   tokensToHeads,
-  unsharedOnWasm,
 } from "./fused/ops.ts";
 export {
   type AdamWItem,

@@ -5,10 +5,8 @@ import {
   adamwUpdatePackedInPlace,
   canUpdateInPlace,
   fusedAdamWStep,
-  fusedAdamWStepInPlace,
   hasFusedAdamW,
   ownBufferCopy,
-  unsharedOnWasm,
 } from "@vitkd/backend";
 import { AdamWMoments } from "./adamw_moments.ts";
 import type { NamedTensorMap, Scalar, Tensor, Variable } from "./tf_types.ts";
@@ -196,20 +194,7 @@ export class AdamW {
     }
     const moments = this.#moments.perVariable();
     if (hasFusedAdamW()) {
-      const items = present.map(({ variable, grad, weightDecay, i }) => ({
-        param: variable as tf.Tensor,
-        grad,
-        m: moments.m[i] as tf.Tensor,
-        v: moments.v[i] as tf.Tensor,
-        weightDecay,
-      }));
-      if (unsharedOnWasm(items.flatMap(({ param, m, v }) => [param, m, v]))) {
-        // on wasm: one kernel call for all of them, written in place
-        fusedAdamWStepInPlace(items, constants, gradScale);
-        return;
-      }
-      // a buffer is shared (a clone of a weight is alive): one kernel a
-      // variable into new tensors, not ~14
+      // on wasm: one kernel a variable, not ~14
       tf.tidy(() => {
         for (const { variable, grad, weightDecay, i } of present) {
           const [p, m, v] = fusedAdamWStep(

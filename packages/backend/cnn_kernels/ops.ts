@@ -1,7 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { BATCH_NORM_TRAIN } from "./batch_norm.ts";
 import { canUpdateInPlace } from "../webgpu/adamw_update.ts";
-import { unsharedOnWasm } from "../fused/ops.ts";
 import { INVOLUTION, type InvolutionAttrs } from "./involution.ts";
 import type { Tensor, Tensor4D } from "../tf_types.ts";
 
@@ -18,6 +17,20 @@ export function hasFusedBatchNorm(): boolean {
 /** Whether {@linkcode fusedInvolution} runs on the active backend. */
 export function hasFusedInvolution(): boolean {
   return backendHasKernel(INVOLUTION);
+}
+
+// Whether each tensor has a wasm heap buffer of its own (no other tensor
+// shares it): written in place, no other value changes. Only for tensors no
+// caching kernel reads: tfjs-wasm's XNNPACK convolutions keep a filter packed
+// per data id, and a weight written in place would leave them a stale copy
+// (AdamW in place diverged a training run with oneDNN off, so the weights
+// get new tensors; the moving statistics are read by no such kernel).
+function unsharedOnWasm(tensors: Tensor[]): boolean {
+  if (tf.getBackend() !== "wasm") return false;
+  const backend = tf.backend() as unknown as {
+    refCount(dataId: object): number;
+  };
+  return tensors.every((t) => backend.refCount(t.dataId) === 1);
 }
 
 /**

@@ -13,12 +13,7 @@ import {
   TOKENS_TO_HEADS,
 } from "./token_kernels.ts";
 import type { GradConfig, Tensor, Tensor3D } from "../tf_types.ts";
-import {
-  ADAMW_STEP,
-  ADAMW_STEP_IN_PLACE,
-  type AdamWStepConstants,
-} from "./adamw_kernel.ts";
-import type { AdamWUpdateConstants } from "../webgpu/adamw_update.ts";
+import { ADAMW_STEP, type AdamWStepConstants } from "./adamw_kernel.ts";
 
 function run(
   kernel: string,
@@ -294,75 +289,4 @@ export function fusedAdamWStep(
     run(ADAMW_STEP, inputs, { ...constants } as unknown as tf.NamedAttrMap),
   );
   return [p, m1, v1];
-}
-
-/** One variable of {@linkcode fusedAdamWStepInPlace}. */
-export interface AdamWInPlaceItem {
-  /** The variable, written in place. */
-  param: Tensor;
-  /** Its gradient. */
-  grad: Tensor;
-  /** Its first moment, written in place. */
-  m: Tensor;
-  /** Its second moment, written in place. */
-  v: Tensor;
-  /** Its decoupled weight decay (0: none). */
-  weightDecay: number;
-}
-
-/**
- * Whether every tensor has a wasm heap buffer of its own (the active
- * backend is wasm and no other tensor shares the buffer), so that writing
- * it in place changes no other value.
- *
- * @param tensors The tensors to write.
- * @returns True when in-place writes are safe.
- */
-export function unsharedOnWasm(tensors: readonly Tensor[]): boolean {
-  if (tf.getBackend() !== "wasm") return false;
-  const backend = tf.backend() as unknown as {
-    refCount(dataId: object): number;
-  };
-  return tensors.every((t) => backend.refCount(t.dataId) === 1);
-}
-
-/**
- * One AdamW update of every item as one kernel call, written over the
- * parameters and moments themselves: the values {@linkcode fusedAdamWStep}
- * gives, without three new tensors a variable to assign. Check
- * {@linkcode unsharedOnWasm} on the parameters and moments first: a tensor
- * sharing their buffers would change too.
- *
- * @param items The variables, gradients, moments and weight decays.
- * @param constants Learning rate, decays, bias corrections, epsilon.
- * @param scale An optional one-value gradient scale (a clip factor).
- */
-export function fusedAdamWStepInPlace(
-  items: readonly AdamWInPlaceItem[],
-  constants: AdamWUpdateConstants,
-  scale?: Tensor,
-): void {
-  if (!hasFusedAdamW()) {
-    throw new Error(
-      `fusedAdamWStepInPlace: runs on wasm after initBackend (backend is ${tf.getBackend()})`,
-    );
-  }
-  if (!unsharedOnWasm(items.flatMap(({ param, m, v }) => [param, m, v]))) {
-    throw new Error(
-      "fusedAdamWStepInPlace: a parameter or moment shares its buffer with another tensor",
-    );
-  }
-  const inputs: tf.NamedTensorMap = {};
-  items.forEach(({ param, grad, m, v }, i) => {
-    inputs[`p${i}`] = param;
-    inputs[`g${i}`] = grad;
-    inputs[`m${i}`] = m;
-    inputs[`v${i}`] = v;
-  });
-  if (scale) inputs.scale = scale;
-  const attrs = {
-    ...constants,
-    weightDecays: items.map((item) => item.weightDecay),
-  } as unknown as tf.NamedAttrMap;
-  tf.dispose(run(ADAMW_STEP_IN_PLACE, inputs, attrs));
 }

@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { adamwStepConfig, adamwStepInPlaceConfig } from "./adamw_kernel.ts";
+import { adamwStepConfig } from "./adamw_kernel.ts";
 import { movingAveragesConfig } from "./moving_average_kernel.ts";
 import { spreadRowsConfig } from "./spread_rows_kernel.ts";
 import { layerNormConfig, layerNormGradConfig } from "./layer_norm_kernels.ts";
@@ -32,7 +32,6 @@ export const FUSED_KERNEL_CONFIGS: readonly KernelConfig[] = [
   sliceTokensConfig,
   padTokensConfig,
   adamwStepConfig,
-  adamwStepInPlaceConfig,
   movingAveragesConfig,
   spreadRowsConfig,
 ];
