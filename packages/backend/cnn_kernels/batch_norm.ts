@@ -4,6 +4,7 @@ import { activeDnnlBatchNorm } from "../native/_dnnl_batch_norm.ts";
 import { maskReluGradient } from "../native/dnnl_add_relu.ts";
 import { LoopId } from "../native/loops.ts";
 import { runHeapLoop } from "../fused/parallel_loops.ts";
+import { movingAverageOnHeap } from "../fused/moving_average_kernel.ts";
 import { asWasm, locate, requireFloat, sizeOf, WASM } from "./heap_view.ts";
 import type { GradConfig, KernelConfig } from "../tf_types.ts";
 import { checkMoving } from "./_moving_statistics.ts";
@@ -82,11 +83,16 @@ export const batchNormTrainConfig: KernelConfig = {
     // the statistics are made: the moving ones follow, and the outputs go
     const done = (workspace?: tf.TensorInfo) => {
       if (moving && size > 0) {
-        const pairs: [tf.TensorInfo, tf.TensorInfo][] = [
-          [movingMean, mean],
-          [movingVariance, variance],
-        ];
-        updateMoving(backend, pairs, 1 - momentum!);
+        // in place, the values of the separate VitkdMovingAverages update
+        const factor = Math.fround(1 - momentum!);
+        movingAverageOnHeap(backend, movingMean, mean, movingMean, factor);
+        movingAverageOnHeap(
+          backend,
+          movingVariance,
+          variance,
+          movingVariance,
+          factor,
+        );
       }
       return [y, mean, variance, invStd, workspace ?? noMask(backend)];
     };
@@ -161,27 +167,6 @@ export const batchNormTrainConfig: KernelConfig = {
     return done();
   },
 };
-
-// `target <- target - (target - value) · factor` in place for each pair,
-// each step rounded to float32 as the VitkdMovingAverages kernel (and the
-// composed tf.sub/tf.mul) round it: the same values as updating the
-// variables after the kernel, without the kernel call and the new tensors.
-function updateMoving(
-  backend: ReturnType<typeof asWasm>,
-  pairs: [tf.TensorInfo, tf.TensorInfo][],
-  factor: number,
-): void {
-  const rounded = Math.fround(factor);
-  const heap = heapFloats(backend);
-  for (const [target, value] of pairs) {
-    const tAt = byteOffset(backend, target) / 4;
-    const vAt = byteOffset(backend, value) / 4;
-    for (let i = 0, n = sizeOf(target.shape); i < n; i++) {
-      const t = heap[tAt + i];
-      heap[tAt + i] = t - Math.fround(Math.fround(t - heap[vAt + i]) * rounded);
-    }
-  }
-}
 
 // The fifth output when no oneDNN ReLU mask was written: empty, and the
 // gradient then masks dy from y.

@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import {
   floatOffset,
+  type FusedBackend,
   heapOf,
   requireFloat,
   requireSameShape,
@@ -33,20 +34,40 @@ export const movingAveragesConfig: tf.KernelConfig = wasmConfig(
       outs.push(backend.makeOutput([...t.shape], "float32"));
     }
     // offsets after the last allocation: the heap may have grown
-    const heap = heapOf(backend);
-    outs.forEach((out, k) => {
-      const tAt = floatOffset(backend, inputs[`t${k}`]);
-      const vAt = floatOffset(backend, inputs[`v${k}`]);
-      const oAt = floatOffset(backend, out);
-      for (let i = 0, n = sizeOf(out.shape); i < n; i++) {
-        const t = heap[tAt + i];
-        heap[oAt + i] = t -
-          Math.fround(Math.fround(t - heap[vAt + i]) * factor);
-      }
-    });
+    outs.forEach((out, k) =>
+      movingAverageOnHeap(
+        backend,
+        inputs[`t${k}`],
+        inputs[`v${k}`],
+        out,
+        factor,
+      )
+    );
     return outs;
   },
 );
+
+/**
+ * `out = target - (target - value) · factor` over the heap, each step
+ * rounded to float32 as the composed `tf.sub`/`tf.mul` round it; `out` may
+ * be `target` (an update in place). `factor` must already be a float32.
+ */
+export function movingAverageOnHeap(
+  backend: FusedBackend,
+  target: tf.TensorInfo,
+  value: tf.TensorInfo,
+  out: tf.TensorInfo,
+  factor: number,
+): void {
+  const heap = heapOf(backend);
+  const tAt = floatOffset(backend, target);
+  const vAt = floatOffset(backend, value);
+  const oAt = floatOffset(backend, out);
+  for (let i = 0, n = sizeOf(out.shape); i < n; i++) {
+    const t = heap[tAt + i];
+    heap[oAt + i] = t - Math.fround(Math.fround(t - heap[vAt + i]) * factor);
+  }
+}
 
 /** Whether {@linkcode movingAverages} is one kernel on the active backend. */
 export function hasMovingAverages(): boolean {

@@ -329,3 +329,16 @@ export function encodeModule(
     ...codeSection,
   ]);
 }
+
+/**
+ * Compiles `functions` into a module on `memory` (imported as `env.memory`)
+ * and returns its exports by name. Throws where WebAssembly SIMD is missing.
+ */
+export function instantiateOn<T>(
+  memory: WebAssembly.Memory,
+  functions: Record<string, FunctionBody>,
+): Record<string, T> {
+  const module = new WebAssembly.Module(encodeModule(functions));
+  return new WebAssembly.Instance(module, { env: { memory } })
+    .exports as unknown as Record<string, T>;
+}

@@ -1,16 +1,10 @@
 import { assertEquals } from "@std/assert";
-import { encodeModule, FunctionBody, I32, V128 } from "./_wasm_module.ts";
+import { FunctionBody, I32, instantiateOn, V128 } from "./_wasm_module.ts";
 
 function instantiate(functions: Record<string, FunctionBody>) {
   const memory = new WebAssembly.Memory({ initial: 1 });
-  const instance = new WebAssembly.Instance(
-    new WebAssembly.Module(encodeModule(functions)),
-    { env: { memory } },
-  );
-  return {
-    memory,
-    exports: instance.exports as Record<string, (...args: number[]) => void>,
-  };
+  const exports = instantiateOn<(...args: number[]) => void>(memory, functions);
+  return { memory, exports };
 }
 
 Deno.test("wasm module writer: constants of every LEB128 length, loops, ifs and offsets", () => {

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { encodeModule, FunctionBody, I32, V128 } from "./_wasm_module.ts";
+import { FunctionBody, I32, instantiateOn, V128 } from "./_wasm_module.ts";
 import { perMemory } from "./_switch.ts";
 
 /**
@@ -83,8 +83,6 @@ function adamwKernel(): FunctionBody {
  */
 export const adamwSimd: (
   memory: WebAssembly.Memory | undefined,
-) => AdamWSimdKernel | undefined = perMemory((memory) => {
-  const module = new WebAssembly.Module(encodeModule({ adamw: adamwKernel() }));
-  const instance = new WebAssembly.Instance(module, { env: { memory } });
-  return instance.exports.adamw as unknown as AdamWSimdKernel;
-});
+) => AdamWSimdKernel | undefined = perMemory((memory) =>
+  instantiateOn<AdamWSimdKernel>(memory, { adamw: adamwKernel() }).adamw
+);

@@ -8,9 +8,9 @@
  * @module
  */
 import {
-  encodeModule,
   FunctionBody,
   I32,
+  instantiateOn,
   type Local,
   V128,
 } from "./_wasm_module.ts";
@@ -376,10 +376,7 @@ export function buildInvolutionSimd(
     kernelGrad: kernelGradKernel(d),
     gather: d.s === 1 ? gatherKernel(d) : stridedGatherKernel(d),
   };
-  const bytes = encodeModule(functions);
-  const module = new WebAssembly.Module(bytes);
-  const exports = new WebAssembly.Instance(module, { env: { memory } })
-    .exports as unknown as Record<string, ImageRangeKernel>;
+  const exports = instantiateOn<ImageRangeKernel>(memory, functions);
   return {
     forward: exports.forward,
     kernelGrad: exports.kernelGrad,

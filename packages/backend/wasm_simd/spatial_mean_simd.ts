@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { encodeModule, FunctionBody, I32, V128 } from "./_wasm_module.ts";
+import { FunctionBody, I32, instantiateOn, V128 } from "./_wasm_module.ts";
 import { perMemory } from "./_switch.ts";
 
 /** Channels per block: eight pairs of doubles. */
@@ -67,10 +67,6 @@ function spatialMeanKernel(): FunctionBody {
  */
 export const spatialMeanSimd: (
   memory: WebAssembly.Memory | undefined,
-) => SpatialMeanKernel | undefined = perMemory((memory) => {
-  const module = new WebAssembly.Module(
-    encodeModule({ mean: spatialMeanKernel() }),
-  );
-  const instance = new WebAssembly.Instance(module, { env: { memory } });
-  return instance.exports.mean as unknown as SpatialMeanKernel;
-});
+) => SpatialMeanKernel | undefined = perMemory((memory) =>
+  instantiateOn<SpatialMeanKernel>(memory, { mean: spatialMeanKernel() }).mean
+);
